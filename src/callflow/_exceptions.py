@@ -1,0 +1,109 @@
+"""callflow's exceptions, one root split by who is to blame.
+
+::
+
+    CallflowError
+    ├── InviteError (ValueError)        the caller asked for an invite Graph would refuse
+    │                                   or callflow cannot track (checked before anything is sent)
+    ├── NotificationError (ValueError)  a webhook body or Graph JSON that is malformed;
+    │                                   the message names the JSON path that is wrong
+    ├── WebhookAuthError                an inbound callback failed authentication
+    └── InviteFailed                    an invite ended in ``failed`` on the service side
+                                        (or timed out, or its outcome is unknown)
+
+Errors from libraries underneath (``transitions.MachineError``, ``json.JSONDecodeError``,
+``UnicodeDecodeError``) are translated here, at the boundary, never leaked.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._invite import Failure, Step
+    from ._models import ResultInfo
+
+__all__ = [
+    "CallflowError",
+    "InviteError",
+    "NotificationError",
+    "WebhookAuthError",
+    "InviteFailed",
+]
+
+
+class CallflowError(Exception):
+    """The root of every exception callflow raises on purpose."""
+
+
+class InviteError(CallflowError, ValueError):
+    """An invite request that is invalid: raised before anything is sent."""
+
+
+class NotificationError(CallflowError, ValueError):
+    """A notification body (or other Graph JSON) that is malformed.
+
+    Attributes:
+        path: the JSON path of the offending value, such as ``$.value[0].resource``.
+    """
+
+    def __init__(self, message: str, *, path: str = "$") -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.reason = message
+
+
+class WebhookAuthError(CallflowError):
+    """An inbound callback whose bearer token is missing or invalid.
+
+    Attributes:
+        status_code: 401 for a missing or invalid token, 403 for a valid token meant
+            for another application or tenant.
+    """
+
+    def __init__(self, message: str, *, status_code: int = 401) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class InviteFailed(CallflowError):
+    """An invite that ended in ``failed``.
+
+    Attributes:
+        failure: the :class:`callflow.Failure` saying why.
+        status_code: the HTTP status of the invite POST, when the service refused it.
+        error_code: Graph's ``error.code``, when the service refused the POST.
+        error_message: Graph's ``error.message``.
+        result_info: the operation's ``resultInfo`` (code, subcode, message), when the
+            operation itself failed.
+        history: every step the invite took, oldest first.
+        client_context: the invite's correlation key.
+    """
+
+    def __init__(
+        self, failure: Failure, *, client_context: str, history: tuple[Step, ...]
+    ) -> None:
+        super().__init__(f"invite {client_context} failed: {failure.describe()}")
+        self.failure = failure
+        self.client_context = client_context
+        self.history = history
+
+    @property
+    def status_code(self) -> int | None:
+        """The HTTP status of the refused POST, if that is why it failed."""
+        return self.failure.status_code
+
+    @property
+    def error_code(self) -> str | None:
+        """Graph's ``error.code``, if the POST was refused."""
+        return self.failure.error_code
+
+    @property
+    def error_message(self) -> str | None:
+        """Graph's ``error.message``, if the POST was refused."""
+        return self.failure.error_message
+
+    @property
+    def result_info(self) -> ResultInfo | None:
+        """The failed operation's ``resultInfo``, if the operation failed."""
+        return self.failure.result_info
