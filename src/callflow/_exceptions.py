@@ -45,6 +45,7 @@ class NotificationError(CallflowError, ValueError):
 
     Attributes:
         path: the JSON path of the offending value, such as ``$.value[0].resource``.
+
     """
 
     def __init__(self, message: str, *, path: str = "$") -> None:
@@ -59,6 +60,7 @@ class WebhookAuthError(CallflowError):
     Attributes:
         status_code: 401 for a missing or invalid token, 403 for a valid token meant
             for another application or tenant.
+
     """
 
     def __init__(self, message: str, *, status_code: int = 401) -> None:
@@ -78,11 +80,10 @@ class InviteFailed(CallflowError):
             operation itself failed.
         history: every step the invite took, oldest first.
         client_context: the invite's correlation key.
+
     """
 
-    def __init__(
-        self, failure: Failure, *, client_context: str, history: tuple[Step, ...]
-    ) -> None:
+    def __init__(self, failure: Failure, *, client_context: str, history: tuple[Step, ...]) -> None:
         super().__init__(f"invite {client_context} failed: {failure.describe()}")
         self.failure = failure
         self.client_context = client_context

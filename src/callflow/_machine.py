@@ -207,6 +207,7 @@ def compile_table(machine: Machine) -> Table:
     Raises:
         ValueError: the machine uses a feature the runtime does not evaluate (``unless``,
             several conditions, a callable condition, or an unknown condition name).
+
     """
     table: dict[tuple[InviteState, Trigger], tuple[tuple[InviteState, str | None], ...]] = {}
     for trigger_name, event in machine.events.items():

@@ -1,0 +1,72 @@
+"""callflow: each Microsoft Graph participant invite as a state machine.
+
+The core (:class:`Invite`, :class:`Switchboard`, :func:`parse_notifications`) does no I/O
+and can be stepped through in a unit test. :class:`Client` drives invites over HTTP with
+httpx on an anyio event loop. :mod:`callflow.testing` is a fake Graph service with a
+virtual clock; :mod:`callflow.diagrams` draws the machines.
+"""
+
+from ._exceptions import (
+    CallflowError,
+    InviteError,
+    InviteFailed,
+    NotificationError,
+    WebhookAuthError,
+)
+from ._invite import Failure, FailureReason, HttpRequest, Invite, Outcome, Step
+from ._machine import InviteKind, InviteState, Trigger
+from ._models import (
+    Identity,
+    IdentitySet,
+    InvitationParticipantInfo,
+    InviteParticipantsOperation,
+    MediaStream,
+    OperationStatus,
+    Participant,
+    ParticipantInfo,
+    RemovedState,
+    ResultInfo,
+)
+from ._notifications import CommsNotification, NotificationKind, parse_notifications
+from ._switchboard import Deadlines, Delivery, DeliveryOutcome, Receipt, Switchboard
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # the core
+    "Invite",
+    "InviteKind",
+    "InviteState",
+    "Trigger",
+    "Step",
+    "Failure",
+    "FailureReason",
+    "Outcome",
+    "HttpRequest",
+    "Switchboard",
+    "Deadlines",
+    "Delivery",
+    "DeliveryOutcome",
+    "Receipt",
+    # notifications
+    "parse_notifications",
+    "CommsNotification",
+    "NotificationKind",
+    # Graph models
+    "Identity",
+    "IdentitySet",
+    "InvitationParticipantInfo",
+    "InviteParticipantsOperation",
+    "MediaStream",
+    "OperationStatus",
+    "Participant",
+    "ParticipantInfo",
+    "RemovedState",
+    "ResultInfo",
+    # errors
+    "CallflowError",
+    "InviteError",
+    "NotificationError",
+    "InviteFailed",
+    "WebhookAuthError",
+]

@@ -1,0 +1,748 @@
+"""One invite as a small record, moved by the kind's machine; no I/O.
+
+Theory of operation
+-------------------
+Like h11's connection, an :class:`Invite` is fed what happened (the HTTP answer to its
+POST, notifications, a deadline passing) and answers with its state. It never sends or
+waits; :class:`callflow.Client` does that. So a unit test can step through an invite one
+input at a time.
+
+Each input is turned into a :class:`~callflow._machine.Trigger` here, and the kind's
+compiled table (:data:`callflow._machine.TABLES`) says where it leads; no transition is
+written as code in this module. What this module decides is *which* trigger an input is:
+
+==========================================  =================================
+input                                       trigger
+==========================================  =================================
+2xx, operation status running / notStarted  accepted
+2xx, operation status completed             operation_completed
+2xx, operation status failed                operation_failed
+non-2xx                                     rejected
+:meth:`Invite.outcome_unknown`              response_unknown
+operation notification, completed / failed  operation_completed / _failed
+call_ended on ``replacesCallId``            original_gone (replace kinds)
+participant ``participantId`` deleted or
+  roster entry with removedState on the
+  source meeting (``replacesCallId``)       original_gone (move_meeting)
+call_ended on ``call_id``                   call_ended
+:meth:`Invite.time_out`                     timed_out
+==========================================  =================================
+
+Inputs a terminal invite receives are absorbed: no exception, no change, and a step with
+``ignored=True`` in :attr:`Invite.history`. A notification already seen (same
+:attr:`~callflow.CommsNotification.fingerprint`) is a duplicate: it changes nothing and is
+not recorded.
+
+An invite's state is a plain record: :meth:`Invite.to_dict` / :meth:`Invite.from_dict`
+round-trip it, so it can be kept outside the process.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final, Literal
+
+import attrs
+
+from ._exceptions import InviteError, NotificationError
+from ._machine import TABLES, InviteKind, InviteState, Trigger
+from ._models import (
+    IdentitySet,
+    InvitationParticipantInfo,
+    InviteParticipantsOperation,
+    OperationStatus,
+    ResultInfo,
+)
+from ._notifications import CommsNotification, NotificationKind
+
+__all__ = [
+    "Invite",
+    "HttpRequest",
+    "Step",
+    "Failure",
+    "FailureReason",
+    "Outcome",
+    "MAX_PARTICIPANTS",
+    "MAX_CLIENT_CONTEXT",
+]
+
+MAX_PARTICIPANTS: Final = 5
+MAX_CLIENT_CONTEXT: Final = 256
+_OBSERVED: Final = "observed"
+_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+
+
+class FailureReason(str, enum.Enum):
+    """Why an invite failed."""
+
+    http_error = "http_error"  # the service refused the POST
+    operation_failed = "operation_failed"  # the operation's status became failed
+    timeout = "timeout"  # a state's deadline passed
+    outcome_unknown = "outcome_unknown"  # the POST's answer was lost and nothing followed
+    call_ended = "call_ended"  # the call itself ended first
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@attrs.frozen(kw_only=True)
+class Failure:
+    """Why an invite failed: the reason, and what the service said.
+
+    Attributes:
+        reason: a :class:`FailureReason`.
+        message: one human sentence.
+        status_code: the HTTP status of the refused POST.
+        error_code: Graph's ``error.code`` of the refused POST.
+        error_message: Graph's ``error.message`` of the refused POST.
+        result_info: the failed operation's ``resultInfo``.
+
+    """
+
+    reason: FailureReason
+    message: str
+    status_code: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    result_info: ResultInfo | None = None
+
+    def describe(self) -> str:
+        """The message, with what the service said."""
+        parts = [f"{self.reason}: {self.message}"]
+        if self.status_code is not None:
+            parts.append(f"HTTP {self.status_code}")
+        if self.error_code:
+            parts.append(f"{self.error_code}: {self.error_message or ''}".rstrip(": "))
+        if self.result_info is not None:
+            ri = self.result_info
+            parts.append(f"resultInfo {ri.code}/{ri.subcode} {ri.message or ''}".rstrip())
+        return "; ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, JSON-ready record."""
+        return {
+            "reason": self.reason.value,
+            "message": self.message,
+            "status_code": self.status_code,
+            "error_code": self.error_code,
+            "error_message": self.error_message,
+            "result_info": None if self.result_info is None else self.result_info.to_json(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Failure:
+        """The inverse of :meth:`to_dict`."""
+        info = data.get("result_info")
+        return cls(
+            reason=FailureReason(data["reason"]),
+            message=data["message"],
+            status_code=data.get("status_code"),
+            error_code=data.get("error_code"),
+            error_message=data.get("error_message"),
+            result_info=None if info is None else ResultInfo.from_json(info),
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Step:
+    """One transition of an invite's history (or one absorbed input, ``ignored``).
+
+    Attributes:
+        trigger: what moved it.
+        source: the state before.
+        dest: the state after (equal to ``source`` for an ignored or noted input).
+        cause: what caused it, in words ("HTTP 200 (Running)", "notification ...").
+        at: when, on the clock of whoever fed the input.
+        ignored: True when the input was absorbed and changed nothing.
+
+    """
+
+    trigger: Trigger
+    source: InviteState
+    dest: InviteState
+    cause: str
+    at: float
+    ignored: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, JSON-ready record."""
+        return {
+            "trigger": self.trigger.value,
+            "source": self.source.value,
+            "dest": self.dest.value,
+            "cause": self.cause,
+            "at": self.at,
+            "ignored": self.ignored,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Step:
+        """The inverse of :meth:`to_dict`."""
+        return cls(
+            trigger=Trigger(data["trigger"]),
+            source=InviteState(data["source"]),
+            dest=InviteState(data["dest"]),
+            cause=data["cause"],
+            at=data["at"],
+            ignored=data.get("ignored", False),
+        )
+
+
+class Outcome(str, enum.Enum):
+    """What an invite made of a notification offered to it."""
+
+    applied = "applied"  # it concerned the invite and was taken into account
+    duplicate = "duplicate"  # seen before; nothing changed
+    late = "late"  # the invite had already finished; absorbed
+    not_mine = "not_mine"  # it concerns another invite
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@attrs.frozen(kw_only=True)
+class HttpRequest:
+    """The HTTP request an invite asks to be sent.
+
+    Attributes:
+        method: always ``POST``.
+        url: the path, ``/communications/calls/{id}/participants/invite``.
+        headers: content type only; the engine adds the bearer token.
+        json: the body, shaped like the spec's request.
+
+    """
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    json: Mapping[str, Any]
+
+    def content(self) -> bytes:
+        """The body encoded as JSON bytes."""
+        return json.dumps(self.json, separators=(",", ":")).encode()
+
+
+def _participant(value: InvitationParticipantInfo | Mapping[str, Any], path: str) -> Any:
+    if isinstance(value, InvitationParticipantInfo):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            return InvitationParticipantInfo.from_json(dict(value), path)
+        except NotificationError as exc:
+            raise InviteError(str(exc)) from None
+    raise InviteError(
+        f"{path}: expected an InvitationParticipantInfo or a mapping, got {type(value).__name__}"
+    )
+
+
+def _check(participants: Sequence[InvitationParticipantInfo], client_context: str) -> InviteKind:
+    """Validate an invite before anything is sent; return its kind."""
+    if not participants:
+        raise InviteError("participants: at least one participant is required")
+    if len(participants) > MAX_PARTICIPANTS:
+        raise InviteError(
+            f"participants: {len(participants)} given, Graph invites at most {MAX_PARTICIPANTS}"
+        )
+    if len(client_context) > MAX_CLIENT_CONTEXT:
+        raise InviteError(
+            f"clientContext: {len(client_context)} characters, the limit is {MAX_CLIENT_CONTEXT}"
+        )
+    replacing = [p for p in participants if p.replaces_call_id]
+    if replacing and len(participants) > 1:
+        raise InviteError(
+            f"participants: replacesCallId is set and {len(participants)} participants are "
+            "given; Graph reads only the first and silently ignores the rest, so callflow "
+            "refuses: invite one participant per replacesCallId"
+        )
+    for i, p in enumerate(participants):
+        where = f"participants[{i}]"
+        if p.participant_id and not p.replaces_call_id:
+            raise InviteError(f"{where}.participantId: set without replacesCallId")
+        identity = p.identity
+        if not isinstance(identity, IdentitySet) or not identity.identities():
+            raise InviteError(f"{where}.identity: no identity (user, phone, application, ...)")
+        phone = identity.phone
+        if phone is not None and (phone.id is None or not _E164.match(phone.id)):
+            raise InviteError(
+                f"{where}.identity.phone.id: {phone.id!r} is not an E.164 number (+12345678901)"
+            )
+    if not replacing:
+        return InviteKind.invite
+    if participants[0].participant_id:
+        return InviteKind.move_meeting
+    return InviteKind.replace_p2p
+
+
+def _header(headers: Mapping[str, str] | Iterable[tuple[str, str]] | None, name: str) -> str | None:
+    if headers is None:
+        return None
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    name = name.lower()
+    for key, value in items:
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _body(body: bytes | str | Mapping[str, Any] | None) -> Any:
+    if body is None or isinstance(body, Mapping):
+        return body
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+
+
+class Invite:
+    """One ``POST /communications/calls/{id}/participants/invite``, as a state machine.
+
+    Args:
+        call_id: the call to invite into.
+        participants: ``InvitationParticipantInfo`` objects or spec-shaped mappings.
+        client_context: the correlation key; a uuid4 when not given.
+
+    Raises:
+        InviteError: the request is invalid (see :func:`Invite.from_request`).
+
+    """
+
+    __slots__ = (
+        "_original_gone",
+        "_seen",
+        "_steps",
+        "call_id",
+        "client_context",
+        "deadline",
+        "failure",
+        "kind",
+        "operation_id",
+        "participants",
+        "result_info",
+        "roster",
+        "state",
+    )
+
+    kind: InviteKind
+    state: InviteState
+    call_id: str
+    client_context: str
+    participants: tuple[InvitationParticipantInfo, ...]
+    operation_id: str | None
+    result_info: ResultInfo | None
+    failure: Failure | None
+    #: When the current state's deadline passes (set by the Switchboard), or None.
+    deadline: float | None
+    #: The latest roster notification that concerned this invite, or None.
+    roster: CommsNotification | None
+
+    def __init__(
+        self,
+        call_id: str,
+        participants: Sequence[InvitationParticipantInfo | Mapping[str, Any]],
+        *,
+        client_context: str | None = None,
+    ) -> None:
+        if not isinstance(call_id, str) or not call_id or "/" in call_id:
+            raise InviteError(f"call_id: {call_id!r} is not a call id")
+        if isinstance(participants, (str, bytes, Mapping)):
+            raise InviteError("participants: expected a sequence of participants")
+        parsed = tuple(_participant(p, f"participants[{i}]") for i, p in enumerate(participants))
+        if client_context is None:
+            client_context = str(uuid.uuid4())
+        elif not isinstance(client_context, str) or not client_context:
+            raise InviteError("clientContext: must be a non-empty string")
+        self.kind = _check(parsed, client_context)
+        self.state = InviteState.requested
+        self.call_id = call_id
+        self.client_context = client_context
+        self.participants = parsed
+        self.operation_id = None
+        self.result_info = None
+        self.failure = None
+        self.deadline = None
+        self.roster = None
+        self._steps: list[Step] = []
+        self._seen: set[tuple[Any, ...]] | None = None
+        self._original_gone = False
+
+    @classmethod
+    def from_request(cls, call_id: str, body: Mapping[str, Any]) -> Invite:
+        """Build an invite from a request body exactly as the spec prints it.
+
+        Args:
+            call_id: the ``{id}`` of ``/communications/calls/{id}/participants/invite``.
+            body: ``{"participants": [...], "clientContext": "..."}``.
+
+        Raises:
+            InviteError: no participants; more than 5; more than one with
+                replacesCallId set; participantId without replacesCallId; clientContext
+                over 256 characters; a phone id not in E.164; an identity set with no
+                identity; a body of the wrong shape.
+
+        """
+        if not isinstance(body, Mapping):
+            raise InviteError("body: expected a JSON object")
+        participants = body.get("participants")
+        if not isinstance(participants, list):
+            raise InviteError("participants: expected an array")
+        context = body.get("clientContext")
+        if context is not None and not isinstance(context, str):
+            raise InviteError("clientContext: expected a string")
+        return cls(call_id, participants, client_context=context)
+
+    # -- what the invite asks for --------------------------------------------------------
+
+    def request(self) -> HttpRequest:
+        """The POST to send, shaped like the spec's request."""
+        return HttpRequest(
+            method="POST",
+            url=f"/communications/calls/{self.call_id}/participants/invite",
+            headers={"Content-Type": "application/json"},
+            json={
+                "participants": [p.to_json() for p in self.participants],
+                "clientContext": self.client_context,
+            },
+        )
+
+    @property
+    def replaces_call_id(self) -> str | None:
+        """The original call (replace_p2p) or source meeting (move_meeting), else None."""
+        return self.participants[0].replaces_call_id if self.kind is not InviteKind.invite else None
+
+    @property
+    def participant_id(self) -> str | None:
+        """The participant moved out of the source meeting (move_meeting only)."""
+        return self.participants[0].participant_id if self.kind is InviteKind.move_meeting else None
+
+    @property
+    def original_already_gone(self) -> bool:
+        """True once the original call or meeting leg was reported gone (a condition)."""
+        return self._original_gone
+
+    @property
+    def history(self) -> tuple[Step, ...]:
+        """Every step so far, oldest first."""
+        return tuple(self._steps)
+
+    @property
+    def is_finished(self) -> bool:
+        """True in ``completed`` or ``failed``."""
+        return self.state.is_terminal
+
+    # -- inputs ----------------------------------------------------------------------------
+
+    def receive_response(
+        self,
+        status_code: int,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None,
+        body: bytes | str | Mapping[str, Any] | None,
+        *,
+        at: float | None = None,
+    ) -> InviteState:
+        """Feed the HTTP answer to the invite POST.
+
+        A 2xx with status running or notStarted moves to ``running``; completed or failed
+        already in the answer finish the invite at once. A non-2xx fails it, keeping
+        Graph's ``error.code`` and ``error.message``. The ``Location`` header gives the
+        operation id when the body does not. A late answer never moves the state back.
+
+        Returns:
+            The state after the answer.
+
+        """
+        at = time.monotonic() if at is None else at
+        data = _body(body)
+        if not 200 <= status_code < 300:
+            error = data.get("error") if isinstance(data, Mapping) else None
+            error = error if isinstance(error, Mapping) else {}
+            code, message = error.get("code"), error.get("message")
+            failure = Failure(
+                reason=FailureReason.http_error,
+                message=f"the service answered the invite POST with HTTP {status_code}",
+                status_code=status_code,
+                error_code=code if isinstance(code, str) else None,
+                error_message=message if isinstance(message, str) else None,
+            )
+            return self._fire(Trigger.rejected, f"HTTP {status_code}", at, failure)
+        operation: InviteParticipantsOperation | None = None
+        if isinstance(data, Mapping):
+            try:
+                operation = InviteParticipantsOperation.from_json(dict(data))
+            except NotificationError:
+                operation = None
+        location = _header(headers, "location")
+        if self.operation_id is None:
+            if operation is not None and operation.id:
+                self.operation_id = operation.id
+            elif location:
+                self.operation_id = location.rstrip("/").rsplit("/", 1)[-1]
+        status = None if operation is None else operation.operation_status
+        cause = f"HTTP {status_code} ({operation.status if operation else 'no operation'})"
+        if status is OperationStatus.completed:
+            return self._fire(Trigger.operation_completed, cause, at)
+        if status is OperationStatus.failed:
+            return self._operation_failed(operation, cause, at)
+        return self._fire(Trigger.accepted, cause, at)
+
+    def receive_notification(self, notification: CommsNotification) -> bool:
+        """Feed one notification.
+
+        Returns:
+            True when it concerned this invite and was applied; False when it concerns
+            another invite, is a duplicate, or came after the invite finished.
+
+        """
+        return self.offer(notification) is Outcome.applied
+
+    def offer(self, notification: CommsNotification, *, at: float | None = None) -> Outcome:
+        """Feed one notification and say what became of it (see :class:`Outcome`)."""
+        trigger = self._trigger_for(notification)
+        if trigger is None:
+            return Outcome.not_mine
+        if trigger == _OBSERVED:
+            # A roster that moves nothing: kept as the latest view of the call, whatever
+            # the state (the participant joining after completion is news, not lateness).
+            if self.roster is not None and self.roster.fingerprint == notification.fingerprint:
+                return Outcome.duplicate
+            self.roster = notification
+            return Outcome.applied
+        fingerprint = notification.fingerprint
+        seen = self._seen
+        if seen is None:
+            seen = self._seen = set()
+        elif fingerprint in seen:
+            return Outcome.duplicate
+        seen.add(fingerprint)
+        at = time.monotonic() if at is None else at
+        cause = f"notification {notification.describe()}"
+        if self.state.is_terminal:
+            self._absorb(trigger, cause, at)
+            return Outcome.late
+        kind = notification.kind
+        if kind is NotificationKind.operation:
+            if self.operation_id is None and notification.operation_id:
+                self.operation_id = notification.operation_id
+            if trigger is Trigger.operation_failed:
+                self._operation_failed(notification.operation, cause, at)
+            else:
+                op = notification.operation
+                if op is not None and op.result_info is not None:
+                    self.result_info = op.result_info
+                self._fire(trigger, cause, at)
+        elif trigger is Trigger.original_gone:
+            if kind is NotificationKind.roster:
+                self.roster = notification
+            self._original_gone = True
+            self._fire(trigger, cause, at)
+        else:
+            self._fire(
+                trigger,
+                cause,
+                at,
+                Failure(reason=FailureReason.call_ended, message=f"call {self.call_id} ended"),
+            )
+        return Outcome.applied
+
+    def outcome_unknown(self, reason: str, *, at: float | None = None) -> InviteState:
+        """Say that the POST's answer was lost (503, 504, a read timeout after sending).
+
+        The invite stays in ``requested`` and waits for a notification carrying its
+        clientContext; if its deadline passes first, it fails with reason
+        ``outcome_unknown``. The POST must not be sent again.
+        """
+        at = time.monotonic() if at is None else at
+        return self._fire(Trigger.response_unknown, reason, at)
+
+    def time_out(self, *, at: float | None = None) -> InviteState:
+        """Say that the current state's deadline passed: the invite fails.
+
+        In ``tearing_down_original`` the operation had completed (the participant was
+        added) but the original call or meeting leg was not reported gone in time; the
+        invite fails with reason ``timeout`` and says so, because the participant may now
+        be in both calls.
+        """
+        at = time.monotonic() if at is None else at
+        state = self.state
+        if state is InviteState.tearing_down_original:
+            what = "original call" if self.kind is InviteKind.replace_p2p else "meeting leg"
+            failure = Failure(
+                reason=FailureReason.timeout,
+                message=(
+                    f"the operation completed but the {what} ({self.replaces_call_id}) "
+                    "was not reported gone before the deadline"
+                ),
+            )
+        elif any(s.trigger is Trigger.response_unknown for s in self._steps):
+            failure = Failure(
+                reason=FailureReason.outcome_unknown,
+                message=(
+                    "the answer to the invite POST was lost and no notification carrying "
+                    f"clientContext {self.client_context} came before the deadline"
+                ),
+            )
+        else:
+            failure = Failure(
+                reason=FailureReason.timeout, message=f"no outcome before the {state} deadline"
+            )
+        return self._fire(Trigger.timed_out, f"deadline of {state} passed", at, failure)
+
+    # -- the machine -----------------------------------------------------------------------
+
+    def _trigger_for(self, n: CommsNotification) -> Trigger | Literal["observed"] | None:
+        """Which trigger a notification is for this invite, or None if not its business."""
+        kind = n.kind
+        if kind is NotificationKind.operation:
+            mine = (
+                n.operation_id == self.operation_id
+                if n.operation_id is not None and self.operation_id is not None
+                else n.client_context == self.client_context
+            )
+            if not mine or n.status not in (OperationStatus.completed, OperationStatus.failed):
+                # running / notStarted updates carry nothing the machine needs
+                return Trigger.accepted if mine else None
+            if n.status is OperationStatus.completed:
+                return Trigger.operation_completed
+            return Trigger.operation_failed
+        call_id = n.call_id
+        original = self.replaces_call_id
+        if kind is NotificationKind.call_ended:
+            if call_id == self.call_id:
+                return Trigger.call_ended
+            return Trigger.original_gone if call_id == original and original else None
+        if kind is NotificationKind.participant_deleted:
+            if self.kind is InviteKind.move_meeting and call_id == original:
+                return Trigger.original_gone if n.participant_id == self.participant_id else None
+            return None
+        if kind is NotificationKind.roster and call_id in (self.call_id, original):
+            if self.kind is InviteKind.move_meeting and call_id == original:
+                return Trigger.original_gone if self._left(n) else _OBSERVED
+            return _OBSERVED
+        return None
+
+    def _left(self, roster: CommsNotification) -> bool:
+        """Tell whether this roster of the source meeting shows the moved participant left."""
+        target = self.participant_id
+        invited = self.participants[0].identity
+        ids = invited.ids() if invited is not None else frozenset()
+        for p in roster.participants:
+            if not p.is_removed:
+                continue
+            if p.id is not None:
+                if p.id == target:
+                    return True
+            elif p.info is not None and p.info.identity is not None and p.info.identity.ids() & ids:
+                return True
+        return False
+
+    def _operation_failed(
+        self, operation: InviteParticipantsOperation | None, cause: str, at: float
+    ) -> InviteState:
+        info = None if operation is None else operation.result_info
+        self.result_info = info
+        failure = Failure(
+            reason=FailureReason.operation_failed,
+            message="the invite operation failed"
+            + (f": {info.message}" if info is not None and info.message else ""),
+            result_info=info,
+        )
+        return self._fire(Trigger.operation_failed, cause, at, failure)
+
+    def _fire(
+        self, trigger: Trigger, cause: str, at: float, failure: Failure | None = None
+    ) -> InviteState:
+        source = self.state
+        rows = TABLES[self.kind].get((source, trigger))
+        if rows is None:
+            self._absorb(trigger, cause, at)
+            return source
+        dest = next((d for d, c in rows if c is None or getattr(self, c)), None)
+        if dest is None:  # pragma: no cover - every conditional row has a plain fallback
+            self._absorb(trigger, cause, at)
+            return source
+        if dest is InviteState.failed and self.failure is None:
+            self.failure = failure or Failure(
+                reason=FailureReason.timeout, message=f"{trigger} in {source}"
+            )
+        self.state = dest
+        self._steps.append(Step(trigger=trigger, source=source, dest=dest, cause=cause, at=at))
+        return dest
+
+    def _absorb(self, trigger: Trigger, cause: str, at: float) -> None:
+        state = self.state
+        self._steps.append(
+            Step(trigger=trigger, source=state, dest=state, cause=cause, at=at, ignored=True)
+        )
+
+    # -- a plain record --------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The invite's whole state as a plain, JSON-ready record."""
+        return {
+            "kind": self.kind.value,
+            "state": self.state.value,
+            "call_id": self.call_id,
+            "client_context": self.client_context,
+            "participants": [p.to_json() for p in self.participants],
+            "operation_id": self.operation_id,
+            "result_info": None if self.result_info is None else self.result_info.to_json(),
+            "failure": None if self.failure is None else self.failure.to_dict(),
+            "deadline": self.deadline,
+            "original_already_gone": self._original_gone,
+            "history": [s.to_dict() for s in self._steps],
+            "seen": [list(f) for f in self._seen or ()],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Invite:
+        """Rebuild an invite from :meth:`to_dict`'s record.
+
+        Raises:
+            InviteError: the record is not one :meth:`to_dict` wrote.
+
+        """
+        try:
+            invite = cls(
+                data["call_id"], data["participants"], client_context=data["client_context"]
+            )
+            if invite.kind.value != data["kind"]:
+                raise InviteError(
+                    f"kind: record says {data['kind']}, participants say {invite.kind}"
+                )
+            invite.state = InviteState(data["state"])
+            invite.operation_id = data.get("operation_id")
+            info = data.get("result_info")
+            invite.result_info = None if info is None else ResultInfo.from_json(info)
+            failure = data.get("failure")
+            invite.failure = None if failure is None else Failure.from_dict(failure)
+            invite.deadline = data.get("deadline")
+            invite._original_gone = bool(data.get("original_already_gone"))
+            invite._steps = [Step.from_dict(s) for s in data.get("history", ())]
+            seen = data.get("seen") or ()
+            invite._seen = {_fingerprint(f) for f in seen} or None
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, InviteError):
+                raise
+            raise InviteError(f"not an invite record: {exc!r}") from None
+        return invite
+
+    def __repr__(self) -> str:
+        return (
+            f"<Invite {self.kind} {self.state} call={self.call_id} "
+            f"clientContext={self.client_context} operation={self.operation_id}>"
+        )
+
+
+def _fingerprint(items: Sequence[Any]) -> tuple[Any, ...]:
+    """Rebuild a fingerprint from its JSON form (enums come back as their values)."""
+    kind = NotificationKind(items[0])
+    rest = list(items[1:])
+    if kind is NotificationKind.operation and rest[-1] is not None:
+        rest[-1] = OperationStatus(rest[-1])
+    return (kind, *rest)

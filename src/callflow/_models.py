@@ -1,0 +1,406 @@
+"""Graph resource models: camelCase JSON in, frozen attrs objects out, and back.
+
+Theory of operation
+-------------------
+This is the parsing edge (STYLE rule 3): nothing deeper in callflow handles raw Graph
+dicts. Each model is an ``attrs.frozen`` class whose fields carry their JSON key and a
+converter in their metadata; :func:`_graph` reads that once per class and builds the
+tables the generic :meth:`GraphObject.from_json` and :meth:`GraphObject.to_json` walk.
+
+Nothing is lost in a round trip:
+
+* properties a model does not know are kept in ``extra`` and written back as they came;
+* a known property that came as an explicit ``null`` is remembered in ``nulls`` and
+  written back as ``null`` (Graph's responses are full of them);
+* ``@odata.type`` is kept as given (``None`` when absent). Objects built in code get the
+  canonical type, so a request is shaped like the spec's.
+
+Wrong types raise :class:`callflow.NotificationError` with the JSON path of the value.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, TypeVar, cast
+
+import attrs
+
+from ._exceptions import NotificationError
+
+__all__ = [
+    "GraphObject",
+    "Identity",
+    "IdentitySet",
+    "InvitationParticipantInfo",
+    "ParticipantInfo",
+    "MediaStream",
+    "RemovedState",
+    "Participant",
+    "ResultInfo",
+    "OperationStatus",
+    "InviteParticipantsOperation",
+    "IDENTITY_KINDS",
+    "type_name",
+]
+
+Converter = Callable[[Any, str], Any]
+_G = TypeVar("_G", bound="GraphObject")
+
+
+def type_name(value: object) -> str:
+    """The JSON name of a value's type, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _expect(kind: type | tuple[type, ...], label: str) -> Converter:
+    def convert(value: Any, path: str) -> Any:
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise NotificationError(f"expected {label}, got {type_name(value)}", path=path)
+        return value
+
+    return convert
+
+
+_str = _expect(str, "a string")
+_bool = _expect(bool, "a boolean")
+_int = _expect(int, "an integer")
+
+
+def _json(value: Any, path: str) -> Any:
+    return value
+
+
+def _one(cls: type[GraphObject]) -> Converter:
+    return cls.from_json
+
+
+def _many(cls: type[GraphObject]) -> Converter:
+    def convert(value: Any, path: str) -> tuple[Any, ...]:
+        if not isinstance(value, list):
+            raise NotificationError(f"expected an array, got {type_name(value)}", path=path)
+        return tuple(cls.from_json(item, f"{path}[{i}]") for i, item in enumerate(value))
+
+    return convert
+
+
+def _field(key: str, convert: Converter | str) -> Any:
+    """A model field: ``None`` when absent, keyword-only, JSON key and converter attached."""
+    return attrs.field(default=None, kw_only=True, metadata={"key": key, "convert": convert})
+
+
+def _odata(default: str) -> Any:
+    return attrs.field(default=default, kw_only=True, metadata={"key": "@odata.type"})
+
+
+def _extra() -> Any:
+    return attrs.field(factory=dict, kw_only=True, repr=False, eq=True)
+
+
+def _nulls() -> Any:
+    return attrs.field(default=frozenset(), kw_only=True, repr=False)
+
+
+class GraphObject:
+    """Behaviour shared by every Graph model: conversion from and to JSON."""
+
+    __slots__ = ()
+
+    # Filled by @_graph: {json key: (attribute, converter)}, and attribute -> key.
+    _IN: ClassVar[dict[str, tuple[str, Converter]]]
+    _OUT: ClassVar[tuple[tuple[str, str], ...]]
+    _BLANK: ClassVar[dict[str, Any]]
+
+    odata_type: str | None
+    extra: Mapping[str, Any]
+    nulls: frozenset[str]
+
+    @classmethod
+    def from_json(cls: type[_G], data: Any, path: str = "$") -> _G:
+        """Build the model from Graph JSON (an already-parsed mapping).
+
+        Args:
+            data: the JSON object.
+            path: where ``data`` sits in a larger document, for error messages.
+
+        Raises:
+            NotificationError: ``data`` or one of its known properties has the wrong type.
+
+        """
+        if not isinstance(data, dict):
+            raise NotificationError(f"expected an object, got {type_name(data)}", path=path)
+        kwargs = cls._BLANK.copy()
+        extra: dict[str, Any] | None = None
+        nulls: list[str] | None = None
+        table = cls._IN
+        for key, value in data.items():
+            known = table.get(key)
+            if known is None:
+                if extra is None:
+                    extra = {}
+                extra[key] = value
+            elif value is None:
+                if nulls is None:
+                    nulls = []
+                nulls.append(key)
+            else:
+                attr, convert = known
+                kwargs[attr] = convert(value, f"{path}.{key}")
+        if extra is not None:
+            kwargs["extra"] = extra
+        if nulls is not None:
+            kwargs["nulls"] = frozenset(nulls)
+        return cls(**kwargs)
+
+    def to_json(self) -> dict[str, Any]:
+        """The Graph JSON for this object: what came in, plus what was set in code."""
+        out: dict[str, Any] = {}
+        nulls = self.nulls
+        for attr, key in self._OUT:
+            value = getattr(self, attr)
+            if value is None:
+                if key in nulls:
+                    out[key] = None
+            elif isinstance(value, GraphObject):
+                out[key] = value.to_json()
+            elif isinstance(value, tuple):
+                out[key] = [v.to_json() if isinstance(v, GraphObject) else v for v in value]
+            else:
+                out[key] = value
+        out.update(self.extra)
+        return out
+
+
+def _graph(cls: type[_G]) -> type[_G]:
+    """Read a model's field metadata into the tables ``from_json``/``to_json`` walk."""
+    incoming: dict[str, tuple[str, Converter]] = {}
+    outgoing: list[tuple[str, str]] = []
+    blank: dict[str, Any] = {}
+    for f in attrs.fields(cast("type[attrs.AttrsInstance]", cls)):
+        key = f.metadata.get("key")
+        if key is None:
+            continue
+        convert = f.metadata.get("convert", _str)
+        if isinstance(convert, str):  # a forward reference to a model defined later
+            convert = _LATE[convert]
+        incoming[key] = (f.name, convert)
+        outgoing.append((f.name, key))
+        blank[f.name] = None
+    cls._IN, cls._OUT, cls._BLANK = incoming, tuple(outgoing), blank
+    return cls
+
+
+_LATE: dict[str, Converter] = {}
+
+
+@_graph
+@attrs.frozen
+class Identity(GraphObject):
+    """``microsoft.graph.identity``: one identity (a user, an application, a phone...)."""
+
+    id: str | None = _field("id", _str)
+    display_name: str | None = _field("displayName", _str)
+    tenant_id: str | None = _field("tenantId", _str)
+    identity_provider: str | None = _field("identityProvider", _str)
+    odata_type: str | None = _odata("#microsoft.graph.identity")
+    extra: Mapping[str, Any] = _extra()
+    nulls: frozenset[str] = _nulls()
+
+
+_identity = _one(Identity)
+
+#: The identities an identitySet can hold, by attribute name, in Graph's order.
+IDENTITY_KINDS = (
+    "user",
+    "application",
+    "application_instance",
+    "device",
+    "phone",
+    "guest",
+    "encrypted",
+    "on_premises",
+)
+
+
+@_graph
+@attrs.frozen
+class IdentitySet(GraphObject):
+    """``microsoft.graph.identitySet``: who a participant is."""
+
+    user: Identity | None = _field("user", _identity)
+    application: Identity | None = _field("application", _identity)
+    application_instance: Identity | None = _field("applicationInstance", _identity)
+    device: Identity | None = _field("device", _identity)
+    phone: Identity | None = _field("phone", _identity)
+    guest: Identity | None = _field("guest", _identity)
+    encrypted: Identity | None = _field("encrypted", _identity)
+    on_premises: Identity | None = _field("onPremises", _identity)
+    odata_type: str | None = _odata("#microsoft.graph.identitySet")
+    extra: Mapping[str, Any] = _extra()
+    nulls: frozenset[str] = _nulls()
+
+    def identities(self) -> dict[str, Identity]:
+        """The identities that are set, by attribute name (``user``, ``phone``, ...)."""
+        found = {}
+        for name in IDENTITY_KINDS:
+            value = getattr(self, name)
+            if value is not None:
+                found[name] = value
+        return found
+
+    def ids(self) -> frozenset[str]:
+        """Every identity id in the set: what roster entries are matched on."""
+        return frozenset(i.id for i in self.identities().values() if i.id)
+
+
+_identity_set = _one(IdentitySet)
+
+
+@_graph
+@attrs.frozen
+class InvitationParticipantInfo(GraphObject):
+    """``microsoft.graph.invitationParticipantInfo``: one participant of an invite."""
+
+    identity: IdentitySet | None = _field("identity", _identity_set)
+    replaces_call_id: str | None = _field("replacesCallId", _str)
+    participant_id: str | None = _field("participantId", _str)
+    hidden: bool | None = _field("hidden", _bool)
+    remove_from_default_audio_routing_group: bool | None = _field(
+        "removeFromDefaultAudioRoutingGroup", _bool
+    )
+    endpoint_type: str | None = _field("endpointType", _str)
+    odata_type: str | None = _odata("#microsoft.graph.invitationParticipantInfo")
+    extra: Mapping[str, Any] = _extra()
+    nulls: frozenset[str] = _nulls()
+
+
+@_graph
+@attrs.frozen
+class ParticipantInfo(GraphObject):
+    """``microsoft.graph.participantInfo``: who a roster entry is."""
+
+    identity: IdentitySet | None = _field("identity", _identity_set)
+    endpoint_type: str | None = _field("endpointType", _str)
+    participant_id: str | None = _field("participantId", _str)
+    language_id: str | None = _field("languageId", _str)
+    region: str | None = _field("region", _str)
+    country_code: str | None = _field("countryCode", _str)
+    odata_type: str | None = _odata("#microsoft.graph.participantInfo")
+    extra: Mapping[str, Any] = _extra()
+    nulls: frozenset[str] = _nulls()
+
+
+@_graph
+@attrs.frozen
+class MediaStream(GraphObject):
+    """``microsoft.graph.mediaStream``: one media stream of a participant."""
+
+    media_type: str | None = _field("mediaType", _str)
+    source_id: str | None = _field("sourceId", _str)
+    direction: str | None = _field("direction", _str)
+    label: str | None = _field("label", _str)
+    server_muted: bool | None = _field("serverMuted", _bool)
+    odata_type: str | None = _odata("#microsoft.graph.mediaStream")
+    extra: Mapping[str, Any] = _extra()
+    nulls: frozenset[str] = _nulls()
+
+
+@_graph
+@attrs.frozen
+class RemovedState(GraphObject):
+    """``microsoft.graph.removedState``: why a participant left."""
+
+    reason: str | None = _field("reason", _str)
+    odata_type: str | None = _odata("#microsoft.graph.removedState")
+    extra: Mapping[str, Any] = _extra()
+    nulls: frozenset[str] = _nulls()
+
+
+@_graph
+@attrs.frozen
+class Participant(GraphObject):
+    """``microsoft.graph.participant``: one entry of a call's roster."""
+
+    id: str | None = _field("id", _str)
+    info: ParticipantInfo | None = _field("info", _one(ParticipantInfo))
+    media_streams: tuple[MediaStream, ...] | None = _field("mediaStreams", _many(MediaStream))
+    is_muted: bool | None = _field("isMuted", _bool)
+    is_in_lobby: bool | None = _field("isInLobby", _bool)
+    removed_state: RemovedState | None = _field("removedState", _one(RemovedState))
+    metadata: str | None = _field("metadata", _str)
+    odata_type: str | None = _odata("#microsoft.graph.participant")
+    extra: Mapping[str, Any] = _extra()
+    nulls: frozenset[str] = _nulls()
+
+    @property
+    def is_removed(self) -> bool:
+        """True when the roster says this participant has left (a ``removedState``)."""
+        return self.removed_state is not None
+
+
+@_graph
+@attrs.frozen
+class ResultInfo(GraphObject):
+    """``microsoft.graph.resultInfo``: the outcome of an operation."""
+
+    code: int | None = _field("code", _int)
+    subcode: int | None = _field("subcode", _int)
+    message: str | None = _field("message", _str)
+    odata_type: str | None = _odata("#microsoft.graph.resultInfo")
+    extra: Mapping[str, Any] = _extra()
+    nulls: frozenset[str] = _nulls()
+
+
+class OperationStatus(str, enum.Enum):
+    """``microsoft.graph.operationStatus``, in Graph's own words."""
+
+    not_started = "notStarted"
+    running = "running"
+    completed = "completed"
+    failed = "failed"
+
+    @classmethod
+    def parse(cls, text: str) -> OperationStatus | None:
+        """Read a status case-insensitively ("Running" and "running" alike)."""
+        return _STATUSES.get(text.lower())
+
+
+_STATUSES = {s.value.lower(): s for s in OperationStatus}
+
+
+@_graph
+@attrs.frozen
+class InviteParticipantsOperation(GraphObject):
+    """``microsoft.graph.inviteParticipantsOperation``: the invite as the service sees it.
+
+    ``status`` keeps the text as it came (the spec's responses say "Running", its
+    notifications "completed"); :attr:`operation_status` reads it case-insensitively.
+    """
+
+    id: str | None = _field("id", _str)
+    status: str | None = _field("status", _str)
+    client_context: str | None = _field("clientContext", _str)
+    result_info: ResultInfo | None = _field("resultInfo", _one(ResultInfo))
+    participants: tuple[InvitationParticipantInfo, ...] | None = _field(
+        "participants", _many(InvitationParticipantInfo)
+    )
+    odata_type: str | None = _odata("#microsoft.graph.inviteParticipantsOperation")
+    extra: Mapping[str, Any] = _extra()
+    nulls: frozenset[str] = _nulls()
+
+    @property
+    def operation_status(self) -> OperationStatus | None:
+        """The status as an :class:`OperationStatus`; None when absent or unknown."""
+        return None if self.status is None else OperationStatus.parse(self.status)

@@ -1,0 +1,546 @@
+"""The switchboard: many invites, and every notification routed to the one it concerns.
+
+Theory of operation
+-------------------
+A :class:`Switchboard` holds invites in three indexes: by operation id, by clientContext
+(the correlation key, unique among the invites it holds), and by call id (each invite's
+``call_id`` and its ``replacesCallId``). A notification is routed by its content:
+
+* an operation update goes to the invite with its operation id, else its clientContext
+  (the spec's completion of example 2 has ``"id": null``);
+* a roster update, a call's end or a participant's deletion goes to the invites on that
+  call id (example 3's roster names the *replaced* call).
+
+Every notification comes back in the :class:`Receipt` with a :class:`Delivery` saying
+what became of it: applied, duplicate, late (its invite had finished or was released),
+ignored (a call update that moves nothing), unrecognised, backlogged, or unmatched.
+Nothing is dropped in silence.
+
+Notifications that match no invite yet (they can beat the HTTP answer, and even the
+``add``) wait in a backlog bounded in count and age. When an invite is added, the backlog
+entries for its keys are delivered to it, in arrival order. What leaves the backlog
+unclaimed, pushed out by the count limit or aged out, is reported as ``unmatched``.
+
+Deadlines: each non-terminal state has one (:class:`Deadlines`). The switchboard keeps
+them in a heap; :meth:`Switchboard.expire` fails the invites whose deadline passed, and
+:meth:`Switchboard.next_deadline` says when to call it next. The switchboard does no I/O
+and never sleeps: it is told the time, or reads its ``clock``.
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+import itertools
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Final
+
+import attrs
+
+from ._exceptions import InviteError
+from ._invite import Invite, Outcome
+from ._machine import InviteState
+from ._notifications import CommsNotification, NotificationKind, parse_notifications
+
+__all__ = ["Switchboard", "Deadlines", "Delivery", "DeliveryOutcome", "Receipt"]
+
+
+@attrs.frozen(kw_only=True)
+class Deadlines:
+    """How long an invite may stay in each non-terminal state, in seconds.
+
+    The default for ``running`` (90 s) is longer than the service's own ring timeout
+    (about 60 s), so the service's own ``failed`` is seen rather than pre-empted.
+    ``requested`` covers sending, 429 retries, and waiting out a lost answer.
+    """
+
+    requested: float = 90.0
+    running: float = 90.0
+    tearing_down_original: float = 60.0
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("requested", "running", "tearing_down_original"):
+            if not getattr(self, name) > 0:
+                raise InviteError(f"Deadlines.{name}: must be a positive number of seconds")
+
+    def for_state(self, state: InviteState) -> float | None:
+        """Seconds allowed in ``state``; None for terminal states."""
+        if state.is_terminal:
+            return None
+        seconds: float = getattr(self, state.value)
+        return seconds
+
+
+class DeliveryOutcome(str, enum.Enum):
+    """What became of one notification (see the module docstring)."""
+
+    applied = "applied"
+    duplicate = "duplicate"
+    late = "late"
+    ignored = "ignored"
+    unrecognised = "unrecognised"
+    backlogged = "backlogged"
+    unmatched = "unmatched"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@attrs.frozen(kw_only=True)
+class Delivery:
+    """One notification's fate.
+
+    Attributes:
+        notification: the notification.
+        outcome: a :class:`DeliveryOutcome`.
+        invite: the invite it went to, if any.
+        moved: True when it changed that invite's state.
+        reason: in words, why this outcome.
+
+    """
+
+    notification: CommsNotification
+    outcome: DeliveryOutcome
+    invite: Invite | None = None
+    moved: bool = False
+    reason: str = ""
+
+    @property
+    def client_context(self) -> str | None:
+        """The clientContext of the invite it went to."""
+        return None if self.invite is None else self.invite.client_context
+
+
+@attrs.frozen
+class Receipt:
+    """What a call to the switchboard did.
+
+    Attributes:
+        deliveries: what became of each notification, in order (a notification that
+            concerned two invites has two).
+        timed_out: the invites whose deadline passed during the call.
+
+    """
+
+    deliveries: tuple[Delivery, ...] = ()
+    timed_out: tuple[Invite, ...] = ()
+
+    def of(self, outcome: DeliveryOutcome) -> tuple[Delivery, ...]:
+        """The deliveries with that outcome."""
+        return tuple(d for d in self.deliveries if d.outcome is outcome)
+
+    @property
+    def moved(self) -> tuple[Invite, ...]:
+        """The invites whose state changed, each once, in order of first change."""
+        seen: dict[int, Invite] = {}
+        for d in self.deliveries:
+            if d.moved and d.invite is not None:
+                seen.setdefault(id(d.invite), d.invite)
+        for invite in self.timed_out:
+            seen.setdefault(id(invite), invite)
+        return tuple(seen.values())
+
+    def __add__(self, other: Receipt) -> Receipt:
+        return Receipt(self.deliveries + other.deliveries, self.timed_out + other.timed_out)
+
+
+_EMPTY: Final = Receipt()
+_OUTCOMES: Final = {
+    Outcome.applied: DeliveryOutcome.applied,
+    Outcome.duplicate: DeliveryOutcome.duplicate,
+    Outcome.late: DeliveryOutcome.late,
+}
+
+_Key = tuple[str, str]
+
+
+@attrs.define(eq=False)
+class _Waiting:
+    notification: CommsNotification
+    arrived: float
+    keys: tuple[_Key, ...]
+    seq: int
+    alive: bool = True
+
+
+def _keys_of(n: CommsNotification) -> tuple[_Key, ...]:
+    if n.kind is NotificationKind.operation:
+        keys: list[_Key] = []
+        if n.operation_id:
+            keys.append(("op", n.operation_id))
+        if n.client_context:
+            keys.append(("cc", n.client_context))
+        return tuple(keys)
+    return (("call", n.call_id),) if n.call_id else ()
+
+
+class Switchboard:
+    """Holds many invites and routes each notification to the invite it concerns.
+
+    Args:
+        deadlines: how long each state may last (:class:`Deadlines`).
+        backlog_limit: how many unmatched notifications may wait for their invite.
+        backlog_max_age: how many seconds one may wait.
+        remember_released: how many released invites' keys are remembered, so their
+            late notifications are reported as late rather than unmatched.
+        clock: where the time is read when a call gives no ``at``.
+
+    """
+
+    def __init__(
+        self,
+        *,
+        deadlines: Deadlines | None = None,
+        backlog_limit: int = 1000,
+        backlog_max_age: float = 60.0,
+        remember_released: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if backlog_limit < 0 or backlog_max_age < 0:
+            raise InviteError("backlog_limit and backlog_max_age must not be negative")
+        self.deadlines = deadlines or Deadlines()
+        self.backlog_limit = backlog_limit
+        self.backlog_max_age = backlog_max_age
+        self.clock = clock
+        self._by_context: dict[str, Invite] = {}
+        self._by_operation: dict[str, Invite] = {}
+        self._by_call: dict[str, list[Invite]] = {}
+        self._heap: list[tuple[float, int, Invite]] = []
+        self._seq = itertools.count()
+        self._backlog: OrderedDict[int, _Waiting] = OrderedDict()
+        self._backlog_index: dict[_Key, list[_Waiting]] = {}
+        self._released: OrderedDict[_Key, None] = OrderedDict()
+        self._remember = remember_released
+
+    # -- invites ------------------------------------------------------------------------
+
+    def add(self, invite: Invite, *, at: float | None = None) -> Receipt:
+        """Hold ``invite`` and deliver any backlogged notifications that concern it.
+
+        Raises:
+            InviteError: another in-flight invite already has this clientContext.
+
+        """
+        context = invite.client_context
+        held = self._by_context.get(context)
+        if held is not None:
+            if held is invite:
+                return _EMPTY
+            if not held.is_finished:
+                raise InviteError(
+                    f"clientContext {context!r} is already used by an invite in flight "
+                    f"({held.state}); clientContext is the correlation key and must be unique"
+                )
+            self.release(held)
+        now = self.clock() if at is None else at
+        self._by_context[context] = invite
+        if invite.operation_id:
+            self._by_operation[invite.operation_id] = invite
+        for call_id in self._calls_of(invite):
+            self._by_call.setdefault(call_id, []).append(invite)
+        self._schedule(invite, now)
+        if not self._backlog:
+            return _EMPTY
+        return self._claim_backlog(invite, now)
+
+    def get(self, client_context: str) -> Invite | None:
+        """The invite held with that clientContext, if any."""
+        return self._by_context.get(client_context)
+
+    def __len__(self) -> int:
+        return len(self._by_context)
+
+    def __iter__(self) -> Iterator[Invite]:
+        return iter(list(self._by_context.values()))
+
+    def __contains__(self, invite: object) -> bool:
+        return isinstance(invite, Invite) and self._by_context.get(invite.client_context) is invite
+
+    def release(self, invite: Invite) -> None:
+        """Stop holding ``invite``; its later notifications are reported as late."""
+        context = invite.client_context
+        if self._by_context.get(context) is not invite:
+            return
+        del self._by_context[context]
+        keys: list[_Key] = [("cc", context)]
+        if invite.operation_id and self._by_operation.get(invite.operation_id) is invite:
+            del self._by_operation[invite.operation_id]
+            keys.append(("op", invite.operation_id))
+        for call_id in self._calls_of(invite):
+            held = self._by_call.get(call_id)
+            if held is not None:
+                held.remove(invite)
+                if not held:
+                    del self._by_call[call_id]
+                    keys.append(("call", call_id))
+        invite.deadline = None
+        for key in keys:
+            self._released[key] = None
+            self._released.move_to_end(key)
+        while len(self._released) > self._remember:
+            self._released.popitem(last=False)
+
+    def release_finished(self) -> tuple[Invite, ...]:
+        """Release every finished invite; returns them."""
+        done = tuple(i for i in self._by_context.values() if i.is_finished)
+        for invite in done:
+            self.release(invite)
+        return done
+
+    # -- notifications ------------------------------------------------------------------
+
+    def receive(
+        self,
+        body: bytes | str | Mapping[str, Any] | Sequence[CommsNotification],
+        *,
+        at: float | None = None,
+    ) -> Receipt:
+        """Route a webhook body, or notifications already parsed, to their invites.
+
+        Args:
+            body: a ``commsNotifications`` body (bytes, text or mapping), or a sequence
+                of :class:`CommsNotification`.
+            at: the time of arrival; the ``clock`` is read when None.
+
+        Returns:
+            A :class:`Receipt` saying what went where, including what left the backlog.
+
+        Raises:
+            NotificationError: the body is malformed; nothing was applied.
+
+        """
+        if isinstance(body, (bytes, str, Mapping)):
+            notifications: Sequence[CommsNotification] = parse_notifications(body)
+        else:
+            notifications = body
+        now = self.clock() if at is None else at
+        deliveries: list[Delivery] = []
+        for n in notifications:
+            self._route(n, now, deliveries)
+        receipt = Receipt(tuple(deliveries))
+        if self._backlog:
+            receipt = receipt + self._age_backlog(now)
+        return receipt
+
+    def _route(self, n: CommsNotification, now: float, out: list[Delivery]) -> None:
+        kind = n.kind
+        if kind is NotificationKind.unrecognised:
+            out.append(
+                Delivery(
+                    notification=n,
+                    outcome=DeliveryOutcome.unrecognised,
+                    reason="not an invite operation, roster, call or participant callflow tracks",
+                )
+            )
+            return
+        if kind is NotificationKind.operation:
+            invite = None
+            if n.operation_id:
+                invite = self._by_operation.get(n.operation_id)
+            if invite is None and n.client_context:
+                invite = self._by_context.get(n.client_context)
+            candidates: Iterable[Invite] = () if invite is None else (invite,)
+        else:
+            candidates = list(self._by_call.get(n.call_id, ())) if n.call_id else ()
+        matched = False
+        for invite in candidates:
+            outcome = self._offer(invite, n, now, out)
+            matched = matched or outcome is not Outcome.not_mine
+        if matched:
+            return
+        if kind is NotificationKind.call_updated:
+            out.append(
+                Delivery(
+                    notification=n,
+                    outcome=DeliveryOutcome.ignored,
+                    reason="a call update that is not its end moves no invite",
+                )
+            )
+            return
+        keys = _keys_of(n)
+        if any(key in self._released for key in keys):
+            out.append(
+                Delivery(
+                    notification=n,
+                    outcome=DeliveryOutcome.late,
+                    reason="its invite was released",
+                )
+            )
+            return
+        out.extend(self._to_backlog(n, keys, now))
+
+    def _offer(
+        self, invite: Invite, n: CommsNotification, now: float, out: list[Delivery]
+    ) -> Outcome:
+        before = invite.state
+        known_operation = invite.operation_id
+        outcome = invite.offer(n, at=now)
+        if outcome is Outcome.not_mine:
+            return outcome
+        if known_operation is None and invite.operation_id:
+            self._by_operation.setdefault(invite.operation_id, invite)
+        moved = invite.state is not before
+        if moved:
+            self._schedule(invite, now)
+        out.append(
+            Delivery(
+                notification=n,
+                outcome=_OUTCOMES[outcome],
+                invite=invite,
+                moved=moved,
+                reason=f"{before} -> {invite.state}" if moved else str(outcome),
+            )
+        )
+        return outcome
+
+    def note_response(self, invite: Invite, *, at: float | None = None) -> None:
+        """Tell the switchboard that ``invite`` took an HTTP answer (or a lost one).
+
+        Indexes its operation id and restarts its deadline if its state changed.
+        """
+        if invite.operation_id and invite in self:
+            self._by_operation.setdefault(invite.operation_id, invite)
+        self._schedule(invite, self.clock() if at is None else at)
+
+    # -- deadlines ------------------------------------------------------------------------
+
+    def _schedule(self, invite: Invite, now: float) -> None:
+        steps = invite._steps
+        moved = [s for s in steps[-1:] if not s.ignored and s.source is not s.dest]
+        if invite.deadline is not None and steps and not moved:
+            return  # same state as when its deadline was set
+        seconds = self.deadlines.for_state(invite.state)
+        if seconds is None:
+            invite.deadline = None
+            return
+        invite.deadline = now + seconds
+        heapq.heappush(self._heap, (invite.deadline, next(self._seq), invite))
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`expire` next has something to do, or None."""
+        heap = self._heap
+        while heap:
+            deadline, _, invite = heap[0]
+            if invite.deadline == deadline and invite in self and not invite.is_finished:
+                break
+            heapq.heappop(heap)
+        candidates = [heap[0][0]] if heap else []
+        if self._backlog:
+            oldest = next(iter(self._backlog.values()))
+            candidates.append(oldest.arrived + self.backlog_max_age)
+        return min(candidates) if candidates else None
+
+    def expire(self, *, at: float | None = None) -> Receipt:
+        """Fail every invite whose deadline has passed, and age out the backlog.
+
+        Returns:
+            The invites that timed out, and the notifications that left the backlog.
+
+        """
+        now = self.clock() if at is None else at
+        heap = self._heap
+        timed_out: list[Invite] = []
+        while heap and heap[0][0] <= now:
+            deadline, _, invite = heapq.heappop(heap)
+            if invite.deadline != deadline or invite not in self or invite.is_finished:
+                continue
+            invite.deadline = None
+            invite.time_out(at=now)
+            timed_out.append(invite)
+        receipt = Receipt((), tuple(timed_out))
+        return receipt + self._age_backlog(now) if self._backlog else receipt
+
+    # -- the backlog ----------------------------------------------------------------------
+
+    @property
+    def backlog(self) -> tuple[CommsNotification, ...]:
+        """The notifications waiting for their invite, oldest first."""
+        return tuple(w.notification for w in self._backlog.values())
+
+    def _to_backlog(
+        self, n: CommsNotification, keys: tuple[_Key, ...], now: float
+    ) -> list[Delivery]:
+        out = []
+        if not keys or self.backlog_limit == 0:
+            return [
+                Delivery(
+                    notification=n,
+                    outcome=DeliveryOutcome.unmatched,
+                    reason="no invite matches it and it names nothing one could match later",
+                )
+            ]
+        entry = _Waiting(n, now, keys, next(self._seq))
+        self._backlog[entry.seq] = entry
+        for key in keys:
+            self._backlog_index.setdefault(key, []).append(entry)
+        out.append(
+            Delivery(
+                notification=n,
+                outcome=DeliveryOutcome.backlogged,
+                reason="no invite matches it yet; it waits in the backlog",
+            )
+        )
+        while len(self._backlog) > self.backlog_limit:
+            _, oldest = self._backlog.popitem(last=False)
+            self._forget(oldest)
+            out.append(
+                Delivery(
+                    notification=oldest.notification,
+                    outcome=DeliveryOutcome.unmatched,
+                    reason=f"pushed out of a full backlog ({self.backlog_limit} waiting)",
+                )
+            )
+        return out
+
+    def _forget(self, entry: _Waiting) -> None:
+        entry.alive = False
+        for key in entry.keys:
+            waiting = self._backlog_index.get(key)
+            if waiting is not None:
+                waiting[:] = [w for w in waiting if w.alive]
+                if not waiting:
+                    del self._backlog_index[key]
+
+    def _age_backlog(self, now: float) -> Receipt:
+        limit = now - self.backlog_max_age
+        out = []
+        while self._backlog:
+            oldest = next(iter(self._backlog.values()))
+            if oldest.arrived > limit:
+                break
+            self._backlog.popitem(last=False)
+            self._forget(oldest)
+            out.append(
+                Delivery(
+                    notification=oldest.notification,
+                    outcome=DeliveryOutcome.unmatched,
+                    reason=f"no invite claimed it within {self.backlog_max_age:g} s",
+                )
+            )
+        return Receipt(tuple(out)) if out else _EMPTY
+
+    def _claim_backlog(self, invite: Invite, now: float) -> Receipt:
+        keys: list[_Key] = [("cc", invite.client_context)]
+        if invite.operation_id:
+            keys.append(("op", invite.operation_id))
+        keys.extend(("call", c) for c in self._calls_of(invite))
+        waiting = sorted(
+            {w.seq: w for k in keys for w in self._backlog_index.get(k, ()) if w.alive}.values(),
+            key=lambda w: w.seq,
+        )
+        out: list[Delivery] = []
+        for entry in waiting:
+            if self._offer(invite, entry.notification, now, out) is not Outcome.not_mine:
+                del self._backlog[entry.seq]
+                self._forget(entry)
+        return Receipt(tuple(out)) if out else _EMPTY
+
+    @staticmethod
+    def _calls_of(invite: Invite) -> tuple[str, ...]:
+        original = invite.replaces_call_id
+        return (invite.call_id, original) if original else (invite.call_id,)
+
+    def __repr__(self) -> str:
+        return f"<Switchboard invites={len(self)} backlog={len(self._backlog)}>"
