@@ -6,6 +6,9 @@ httpx on an anyio event loop. :mod:`callflow.testing` is a fake Graph service wi
 virtual clock; :mod:`callflow.diagrams` draws the machines.
 """
 
+from ._auth import TokenValidator
+from ._client import GRAPH_BASE_URL, Client, InviteHandle
+from ._clock import Clock, SystemClock
 from ._exceptions import (
     CallflowError,
     InviteError,
@@ -28,7 +31,9 @@ from ._models import (
     ResultInfo,
 )
 from ._notifications import CommsNotification, NotificationKind, parse_notifications
+from ._retry import RetryPolicy
 from ._switchboard import Deadlines, Delivery, DeliveryOutcome, Receipt, Switchboard
+from ._tokens import GRAPH_SCOPE, TokenCredential, TokenSource
 
 __version__ = "0.1.0"
 
@@ -48,6 +53,17 @@ __all__ = [
     "Delivery",
     "DeliveryOutcome",
     "Receipt",
+    # the engine
+    "Client",
+    "InviteHandle",
+    "RetryPolicy",
+    "Clock",
+    "SystemClock",
+    "TokenSource",
+    "TokenCredential",
+    "TokenValidator",
+    "GRAPH_BASE_URL",
+    "GRAPH_SCOPE",
     # notifications
     "parse_notifications",
     "CommsNotification",

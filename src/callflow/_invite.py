@@ -85,6 +85,7 @@ class FailureReason(str, enum.Enum):
     timeout = "timeout"  # a state's deadline passed
     outcome_unknown = "outcome_unknown"  # the POST's answer was lost and nothing followed
     call_ended = "call_ended"  # the call itself ended first
+    unreachable = "unreachable"  # the POST could not be sent at all
 
     def __str__(self) -> str:
         return self.value
@@ -549,6 +550,15 @@ class Invite:
                 Failure(reason=FailureReason.call_ended, message=f"call {self.call_id} ended"),
             )
         return Outcome.applied
+
+    def send_failed(self, reason: str, *, at: float | None = None) -> InviteState:
+        """Say that the POST could not be sent at all (no connection, retries spent).
+
+        The service never saw the invite, so it fails with reason ``unreachable``.
+        """
+        at = time.monotonic() if at is None else at
+        failure = Failure(reason=FailureReason.unreachable, message=reason)
+        return self._fire(Trigger.rejected, reason, at, failure)
 
     def outcome_unknown(self, reason: str, *, at: float | None = None) -> InviteState:
         """Say that the POST's answer was lost (503, 504, a read timeout after sending).

@@ -213,11 +213,19 @@ class Switchboard:
         self._backlog_index: dict[_Key, list[_Waiting]] = {}
         self._released: OrderedDict[_Key, None] = OrderedDict()
         self._remember = remember_released
+        self._own_deadlines: dict[str, Deadlines] = {}
 
     # -- invites ------------------------------------------------------------------------
 
-    def add(self, invite: Invite, *, at: float | None = None) -> Receipt:
+    def add(
+        self, invite: Invite, *, at: float | None = None, deadlines: Deadlines | None = None
+    ) -> Receipt:
         """Hold ``invite`` and deliver any backlogged notifications that concern it.
+
+        Args:
+            invite: the invite.
+            at: the time now; the ``clock`` is read when None.
+            deadlines: this invite's own deadlines, instead of the switchboard's.
 
         Raises:
             InviteError: another in-flight invite already has this clientContext.
@@ -236,6 +244,8 @@ class Switchboard:
             self.release(held)
         now = self.clock() if at is None else at
         self._by_context[context] = invite
+        if deadlines is not None:
+            self._own_deadlines[context] = deadlines
         if invite.operation_id:
             self._by_operation[invite.operation_id] = invite
         for call_id in self._calls_of(invite):
@@ -264,6 +274,7 @@ class Switchboard:
         if self._by_context.get(context) is not invite:
             return
         del self._by_context[context]
+        self._own_deadlines.pop(context, None)
         keys: list[_Key] = [("cc", context)]
         if invite.operation_id and self._by_operation.get(invite.operation_id) is invite:
             del self._by_operation[invite.operation_id]
@@ -411,7 +422,8 @@ class Switchboard:
         moved = [s for s in steps[-1:] if not s.ignored and s.source is not s.dest]
         if invite.deadline is not None and steps and not moved:
             return  # same state as when its deadline was set
-        seconds = self.deadlines.for_state(invite.state)
+        own = self._own_deadlines.get(invite.client_context) if self._own_deadlines else None
+        seconds = (own or self.deadlines).for_state(invite.state)
         if seconds is None:
             invite.deadline = None
             return

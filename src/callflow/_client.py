@@ -1,0 +1,595 @@
+"""The async engine: send invites with httpx, track them on an anyio event loop.
+
+Theory of operation
+-------------------
+:class:`Client` performs what the sans-I/O core asks. It owns one
+:class:`~callflow.Switchboard`, and everything that changes an invite goes through it,
+synchronously, with no ``await`` in between: parsing a webhook body and applying it is a
+few microseconds, so notifications about one call are applied in the order they arrived
+and no call ever waits for another.
+
+* :meth:`Client.invite` validates and registers the invite *before* the POST leaves, so a
+  notification that beats the HTTP answer is applied to it; then sends the POST under the
+  :class:`~callflow.RetryPolicy` (429s and unsent requests are retried; an answer lost
+  after sending is never re-sent) and feeds the answer to the invite.
+* :meth:`Client.receive_notifications` is what the bot's webhook calls; it returns as soon
+  as the body is applied (the webhook answers 202).
+* One timer task sleeps until the switchboard's next deadline (through the
+  :class:`~callflow._clock.Clock`, so tests skip time) and fails what expired. Finished
+  invites are released from the switchboard ``release_after`` seconds later, so the
+  roster update that follows a completion still reaches its invite.
+* Callbacks (``on_state``, ``on_roster``, ``on_unmatched``) run in tasks, one lane per
+  call: in order for one call, independently across calls. A callback that raises is
+  logged and kept in :attr:`Client.callback_errors`; the invite and the engine go on.
+
+Leaving the ``async with`` block cancels the timer and the callback lanes; an
+unfinished invite's :meth:`InviteHandle.wait` then raises :class:`~callflow.CallflowError`.
+"""
+
+from __future__ import annotations
+
+import collections
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Final
+
+import anyio
+import anyio.abc
+import httpx
+
+from ._clock import Clock, SystemClock
+from ._exceptions import CallflowError, InviteFailed, NotificationError
+from ._invite import Failure, Invite, Step
+from ._machine import InviteState
+from ._models import InvitationParticipantInfo
+from ._notifications import CommsNotification, NotificationKind, parse_notifications
+from ._retry import RetryPolicy
+from ._switchboard import Deadlines, Delivery, DeliveryOutcome, Receipt, Switchboard
+from ._tokens import TokenSource, resolve_token
+
+__all__ = ["Client", "InviteHandle", "GRAPH_BASE_URL"]
+
+GRAPH_BASE_URL: Final = "https://graph.microsoft.com/v1.0"
+
+logger = logging.getLogger("callflow")
+
+StateCallback = Callable[["InviteHandle", Step], "Awaitable[None] | None"]
+RosterCallback = Callable[[CommsNotification, "tuple[InviteHandle, ...]"], "Awaitable[None] | None"]
+UnmatchedCallback = Callable[[Delivery], "Awaitable[None] | None"]
+
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+_UNHEARD: Final = frozenset(
+    {DeliveryOutcome.unmatched, DeliveryOutcome.unrecognised, DeliveryOutcome.late}
+)
+
+
+def _waiting(invite: Invite) -> bool:
+    """True while the invite still waits for the service to take it."""
+    return invite.state is InviteState.requested
+
+
+class InviteHandle:
+    """Bot code's view of one invite the :class:`Client` is tracking.
+
+    ``await handle.wait()`` for the outcome; ``async for step in handle`` for each change
+    as it happens (from the first, so none is missed).
+    """
+
+    __slots__ = ("_changed", "_client", "_closed", "invite")
+
+    def __init__(self, client: Client, invite: Invite) -> None:
+        self._client = client
+        self.invite = invite
+        self._changed: anyio.Event | None = None
+        self._closed = False
+
+    @property
+    def state(self) -> InviteState:
+        """The invite's state now."""
+        return self.invite.state
+
+    @property
+    def history(self) -> tuple[Step, ...]:
+        """Every step the invite took, oldest first."""
+        return self.invite.history
+
+    @property
+    def client_context(self) -> str:
+        """The invite's clientContext (its correlation key)."""
+        return self.invite.client_context
+
+    @property
+    def operation_id(self) -> str | None:
+        """The operation's id, once known."""
+        return self.invite.operation_id
+
+    @property
+    def failure(self) -> Failure | None:
+        """Why the invite failed, or None."""
+        return self.invite.failure
+
+    def _notify(self) -> None:
+        event = self._changed
+        if event is not None:
+            self._changed = None
+            event.set()
+
+    async def _next_change(self) -> None:
+        if self._closed:
+            raise CallflowError(
+                f"the Client was closed before invite {self.client_context} finished"
+            )
+        if self._changed is None:
+            self._changed = anyio.Event()
+        await self._changed.wait()
+
+    async def wait(self) -> InviteState:
+        """Wait until the invite finishes.
+
+        Cancelling the wait does not cancel the invite.
+
+        Returns:
+            ``InviteState.completed``.
+
+        Raises:
+            InviteFailed: the invite failed (carrying the HTTP status, Graph's error,
+                the resultInfo and the history).
+            CallflowError: the Client was closed first.
+
+        """
+        invite = self.invite
+        while not invite.is_finished:
+            await self._next_change()
+        if invite.state is InviteState.failed:
+            assert invite.failure is not None
+            raise InviteFailed(
+                invite.failure, client_context=invite.client_context, history=invite.history
+            )
+        return invite.state
+
+    async def __aiter__(self) -> AsyncIterator[Step]:
+        """Yield each step (not the ignored ones) as it happens, until the invite finishes."""
+        invite = self.invite
+        index = 0
+        while True:
+            steps = list(invite.history[index:])
+            index += len(steps)
+            for step in steps:
+                if not step.ignored:
+                    yield step
+            if invite.is_finished:
+                return
+            await self._next_change()
+
+    def __repr__(self) -> str:
+        return f"<InviteHandle {self.invite!r}>"
+
+
+class Client:
+    """Sends invites to Graph and tracks each to its outcome.
+
+    Use it as an async context manager::
+
+        async with callflow.Client(token=get_token) as client:
+            handle = await client.invite(call_id, [participant])
+            await handle.wait()
+
+    Args:
+        http_client: an ``httpx.AsyncClient`` used as given (transport, base_url,
+            timeouts, proxies). Without one, callflow makes and closes its own.
+        token: a bearer token string, a sync or async callable returning one (called
+            per request), or an azure-identity credential (``callflow[azure]``).
+        base_url: Graph's root, used when ``http_client`` has no base_url.
+        deadlines: how long each state may last (:class:`~callflow.Deadlines`).
+        retry: the :class:`~callflow.RetryPolicy` for the POST.
+        clock: where time is read and waited for (a virtual one in tests).
+        on_state: called ``(handle, step)`` each time an invite enters a state.
+        on_roster: called ``(notification, handles)`` for each roster update received.
+        on_unmatched: called ``(delivery)`` for each notification that matched no
+            invite: unmatched (left the backlog), unrecognised, or late.
+        release_after: seconds a finished invite stays in the switchboard.
+        backlog_limit: see :class:`~callflow.Switchboard`.
+        backlog_max_age: see :class:`~callflow.Switchboard`.
+
+    """
+
+    def __init__(
+        self,
+        http_client: httpx.AsyncClient | None = None,
+        *,
+        token: TokenSource | None = None,
+        base_url: str = GRAPH_BASE_URL,
+        deadlines: Deadlines | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Clock | None = None,
+        on_state: StateCallback | None = None,
+        on_roster: RosterCallback | None = None,
+        on_unmatched: UnmatchedCallback | None = None,
+        release_after: float = 60.0,
+        backlog_limit: int = 1000,
+        backlog_max_age: float = 60.0,
+    ) -> None:
+        self._given_http = http_client
+        self._http: httpx.AsyncClient | None = http_client
+        self._token = token
+        self.base_url = base_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self.clock: Clock = clock or SystemClock()
+        self.switchboard = Switchboard(
+            deadlines=deadlines,
+            backlog_limit=backlog_limit,
+            backlog_max_age=backlog_max_age,
+            clock=self.clock.now,
+        )
+        self.on_state = on_state
+        self.on_roster = on_roster
+        self.on_unmatched = on_unmatched
+        self.release_after = release_after
+        #: The last 100 exceptions raised by callbacks, as ``(callback name, exception)``.
+        self.callback_errors: collections.deque[tuple[str, BaseException]] = collections.deque(
+            maxlen=100
+        )
+        self._handles: dict[str, InviteHandle] = {}
+        self._finished: collections.deque[tuple[float, Invite]] = collections.deque()
+        self._lanes: dict[str, collections.deque[tuple[Callable[..., Any], tuple[Any, ...]]]] = {}
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._timer_scope: anyio.CancelScope | None = None
+        self._timer_wake: anyio.Event | None = None
+        self._timer_at: float | None = None
+        self._absolute = False
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Client:
+        if self._tg is not None:
+            raise CallflowError("this Client is already open")
+        if self._http is None:
+            self._http = httpx.AsyncClient(base_url=self.base_url, timeout=30.0)
+        self._absolute = not str(self._http.base_url)
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        tg.start_soon(self._timer_loop, name="callflow timer")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        tg, self._tg = self._tg, None
+        try:
+            if tg is not None:
+                tg.cancel_scope.cancel()
+                await tg.__aexit__(exc_type, exc, tb)
+        finally:
+            for handle in self._handles.values():
+                if not handle.invite.is_finished:
+                    handle._closed = True
+                handle._notify()
+            if self._given_http is None and self._http is not None:
+                await self._http.aclose()
+                self._http = None
+        return None
+
+    def _task_group(self) -> anyio.abc.TaskGroup:
+        if self._tg is None:
+            raise CallflowError("the Client is not open: use `async with Client(...) as client`")
+        return self._tg
+
+    # -- invites --------------------------------------------------------------------------
+
+    async def invite(
+        self,
+        call_id: str,
+        participants: Sequence[InvitationParticipantInfo | Mapping[str, Any]],
+        *,
+        client_context: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - a deadline, not a cancel scope
+    ) -> InviteHandle:
+        """Invite participants to a call, and track the invite.
+
+        Returns once the POST has been answered, or has failed for good. The invite is
+        registered before the request leaves, so a notification that beats the answer
+        is applied to it.
+
+        Args:
+            call_id: the call to invite into.
+            participants: ``InvitationParticipantInfo`` objects or spec-shaped mappings.
+            client_context: the correlation key; a uuid4 when not given.
+            timeout: seconds this invite may stay in each non-terminal state, instead
+                of the client's :class:`~callflow.Deadlines`.
+
+        Returns:
+            An :class:`InviteHandle`; ``await handle.wait()`` for the outcome.
+
+        Raises:
+            InviteError: the request is invalid; nothing was sent.
+            CallflowError: the Client is not open.
+
+        """
+        self._task_group()
+        invite = Invite(call_id, participants, client_context=client_context)
+        own = (
+            None
+            if timeout is None
+            else Deadlines(requested=timeout, running=timeout, tearing_down_original=timeout)
+        )
+        receipt = self.switchboard.add(invite, at=self.clock.now(), deadlines=own)
+        handle = InviteHandle(self, invite)
+        self._handles[invite.client_context] = handle
+        if receipt.deliveries:
+            self._after(receipt)
+        self._arm(invite.deadline)
+        before = len(invite._steps)
+        await self._send(invite)
+        self.switchboard.note_response(invite, at=self.clock.now())
+        self._changed(invite, before)
+        self._arm(invite.deadline)
+        return handle
+
+    async def _send(self, invite: Invite) -> None:
+        http = self._http
+        assert http is not None
+        request = invite.request()
+        content = request.content()
+        url = self.base_url + request.url if self._absolute else request.url
+        policy = self.retry
+        attempt = 0
+        debug = logger.isEnabledFor(logging.DEBUG)
+        while True:
+            attempt += 1
+            try:
+                token = await resolve_token(self._token)
+            except Exception as exc:
+                invite.send_failed(
+                    f"the token provider raised {type(exc).__name__}", at=self.clock.now()
+                )
+                return
+            headers = {"Content-Type": "application/json"}
+            if token is not None:
+                headers["Authorization"] = "Bearer " + token
+            if debug:
+                logger.debug("invite %s: POST %s (attempt %d)", invite.client_context, url, attempt)
+            try:
+                response = await http.post(url, content=content, headers=headers)
+            except _NOT_SENT as exc:
+                delay = policy.delay(attempt, None)
+                if delay is None or not self._can_wait(invite, delay):
+                    invite.send_failed(
+                        f"could not send the POST after {attempt} attempt(s): {type(exc).__name__}",
+                        at=self.clock.now(),
+                    )
+                    logger.warning("invite %s: unreachable (%s)", invite.client_context, exc)
+                    return
+                logger.info(
+                    "invite %s: %s before sending; retrying in %.2fs",
+                    invite.client_context,
+                    type(exc).__name__,
+                    delay,
+                )
+                await self.clock.sleep(delay)
+                continue
+            except httpx.TransportError as exc:
+                invite.outcome_unknown(
+                    f"{type(exc).__name__} after the POST was sent: outcome unknown",
+                    at=self.clock.now(),
+                )
+                logger.warning(
+                    "invite %s: %s after sending; waiting for a notification, not re-sending",
+                    invite.client_context,
+                    type(exc).__name__,
+                )
+                return
+            status = response.status_code
+            if status in policy.retry_statuses and invite.state is InviteState.requested:
+                delay = policy.delay(attempt, response.headers.get("retry-after"))
+                if delay is not None and self._can_wait(invite, delay):
+                    logger.info(
+                        "invite %s: HTTP %d; retrying in %.2fs",
+                        invite.client_context,
+                        status,
+                        delay,
+                    )
+                    await self.clock.sleep(delay)
+                    if _waiting(invite):
+                        continue
+                    return
+            elif status in policy.unknown_statuses:
+                invite.outcome_unknown(
+                    f"HTTP {status} after the POST was sent: outcome unknown", at=self.clock.now()
+                )
+                logger.warning(
+                    "invite %s: HTTP %d; outcome unknown, waiting for a notification",
+                    invite.client_context,
+                    status,
+                )
+                return
+            invite.receive_response(status, response.headers, response.content, at=self.clock.now())
+            if debug:
+                logger.debug(
+                    "invite %s (operation %s): HTTP %d -> %s",
+                    invite.client_context,
+                    invite.operation_id,
+                    status,
+                    invite.state,
+                )
+            return
+
+    def _can_wait(self, invite: Invite, delay: float) -> bool:
+        deadline = invite.deadline
+        return deadline is None or self.clock.now() + delay < deadline
+
+    # -- notifications ----------------------------------------------------------------------
+
+    async def receive_notifications(
+        self,
+        body: bytes | str | Mapping[str, Any],
+        headers: Mapping[str, str] | None = None,
+    ) -> Receipt:
+        """Apply a webhook body; this is what the bot's webhook calls.
+
+        Returns fast: the body is parsed and applied at once, callbacks run later in
+        their lanes. The webhook should answer 202.
+
+        Args:
+            body: the ``commsNotifications`` body (bytes, text or parsed mapping).
+            headers: the request's headers, if at hand (a non-JSON content type is
+                refused).
+
+        Returns:
+            A :class:`~callflow.Receipt` saying what became of each notification.
+
+        Raises:
+            NotificationError: the body is malformed; nothing was applied.
+
+        """
+        if headers is not None:
+            content_type = next(
+                (v for k, v in headers.items() if k.lower() == "content-type"), None
+            )
+            if content_type is not None and "json" not in content_type.lower():
+                raise NotificationError(f"content type {content_type!r} is not JSON")
+        notifications = parse_notifications(body)
+        receipt = self.switchboard.receive(notifications, at=self.clock.now())
+        self._after(receipt)
+        await anyio.lowlevel.checkpoint()
+        return receipt
+
+    # -- what follows a change --------------------------------------------------------------
+
+    def _after(self, receipt: Receipt) -> None:
+        for delivery in receipt.deliveries:
+            invite = delivery.invite
+            if delivery.moved and invite is not None:
+                self._changed(invite, None)
+            elif delivery.outcome in _UNHEARD:
+                level = (
+                    logging.INFO if delivery.outcome is DeliveryOutcome.late else logging.WARNING
+                )
+                if logger.isEnabledFor(level):
+                    logger.log(
+                        level,
+                        "notification %s: %s (%s)",
+                        delivery.notification.describe(),
+                        delivery.outcome,
+                        delivery.reason,
+                    )
+                if self.on_unmatched is not None:
+                    self._call(delivery.notification.call_id, self.on_unmatched, (delivery,))
+        if self.on_roster is not None:
+            rosters: dict[int, list[InviteHandle]] = {}
+            notes: dict[int, CommsNotification] = {}
+            for delivery in receipt.deliveries:
+                n = delivery.notification
+                if n.kind is NotificationKind.roster:
+                    notes[id(n)] = n
+                    handle = self._handle_of(delivery.invite)
+                    found = rosters.setdefault(id(n), [])
+                    if handle is not None and delivery.outcome is DeliveryOutcome.applied:
+                        found.append(handle)
+            for key, n in notes.items():
+                self._call(n.call_id, self.on_roster, (n, tuple(rosters[key])))
+        for invite in receipt.timed_out:
+            self._changed(invite, None)
+
+    def _handle_of(self, invite: Invite | None) -> InviteHandle | None:
+        return None if invite is None else self._handles.get(invite.client_context)
+
+    def _changed(self, invite: Invite, since: int | None) -> None:
+        handle = self._handles.get(invite.client_context)
+        if handle is None:
+            return
+        if self.on_state is not None:
+            steps = invite._steps
+            new = steps[since:] if since is not None else steps[-1:]
+            for step in new:
+                if not step.ignored and step.dest is not step.source:
+                    self._call(invite.call_id, self.on_state, (handle, step))
+        if invite.is_finished:
+            logger.info(
+                "invite %s (operation %s): %s%s",
+                invite.client_context,
+                invite.operation_id,
+                invite.state,
+                f" ({invite.failure.describe()})" if invite.failure else "",
+            )
+            self._finished.append((self.clock.now() + self.release_after, invite))
+            self._arm(self._finished[0][0])
+        handle._notify()
+
+    # -- callbacks: one ordered lane per call ---------------------------------------------
+
+    def _call(self, lane: str | None, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        key = lane or ""
+        queue = self._lanes.get(key)
+        if queue is not None:
+            queue.append((fn, args))
+            return
+        self._lanes[key] = collections.deque([(fn, args)])
+        self._task_group().start_soon(self._run_lane, key, name=f"callflow lane {key}")
+
+    async def _run_lane(self, key: str) -> None:
+        queue = self._lanes[key]
+        try:
+            while queue:
+                fn, args = queue.popleft()
+                try:
+                    result = fn(*args)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception as exc:
+                    name = getattr(fn, "__qualname__", repr(fn))
+                    self.callback_errors.append((name, exc))
+                    logger.exception("callback %s raised; the invite is unaffected", name)
+                await anyio.lowlevel.checkpoint()
+        finally:
+            del self._lanes[key]
+
+    # -- deadlines ------------------------------------------------------------------------
+
+    def _arm(self, when: float | None) -> None:
+        if when is None:
+            return
+        planned = self._timer_at
+        if planned is None or when < planned:
+            self._timer_at = when
+            if self._timer_scope is not None:
+                self._timer_scope.cancel()
+            if self._timer_wake is not None:
+                self._timer_wake.set()
+
+    async def _timer_loop(self) -> None:
+        board = self.switchboard
+        while True:
+            now = self.clock.now()
+            receipt = board.expire(at=now)
+            if receipt.deliveries or receipt.timed_out:
+                self._after(receipt)
+            finished = self._finished
+            while finished and finished[0][0] <= now:
+                _, invite = finished.popleft()
+                board.release(invite)
+                self._handles.pop(invite.client_context, None)
+            candidates = [
+                t
+                for t in (board.next_deadline(), finished[0][0] if finished else None)
+                if t is not None
+            ]
+            self._timer_at = min(candidates) if candidates else None
+            with anyio.CancelScope() as scope:
+                self._timer_scope = scope
+                if self._timer_at is None:
+                    self._timer_wake = anyio.Event()
+                    await self._timer_wake.wait()
+                else:
+                    await self.clock.sleep(self._timer_at - now)
+            self._timer_scope = None
+            self._timer_wake = None
+
+    def __repr__(self) -> str:
+        state = "open" if self._tg is not None else "closed"
+        return f"<Client {state} invites={len(self.switchboard)} base_url={self.base_url!r}>"
