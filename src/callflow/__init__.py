@@ -34,6 +34,7 @@ from ._notifications import CommsNotification, NotificationKind, parse_notificat
 from ._retry import RetryPolicy
 from ._switchboard import Deadlines, Delivery, DeliveryOutcome, Receipt, Switchboard
 from ._tokens import GRAPH_SCOPE, TokenCredential, TokenSource
+from ._trace import JsonlRecorder, MemoryRecorder, Recorder, TraceError, read_trace, replay
 
 __version__ = "0.1.0"
 
@@ -64,6 +65,13 @@ __all__ = [
     "TokenValidator",
     "GRAPH_BASE_URL",
     "GRAPH_SCOPE",
+    # traces
+    "Recorder",
+    "MemoryRecorder",
+    "JsonlRecorder",
+    "TraceError",
+    "read_trace",
+    "replay",
     # notifications
     "parse_notifications",
     "CommsNotification",

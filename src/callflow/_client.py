@@ -48,6 +48,7 @@ from ._notifications import CommsNotification, NotificationKind, parse_notificat
 from ._retry import RetryPolicy
 from ._switchboard import Deadlines, Delivery, DeliveryOutcome, Receipt, Switchboard
 from ._tokens import TokenSource, resolve_token
+from ._trace import RECORDED_HEADERS, Recorder
 
 __all__ = ["Client", "InviteHandle", "GRAPH_BASE_URL"]
 
@@ -210,6 +211,7 @@ class Client:
         release_after: float = 60.0,
         backlog_limit: int = 1000,
         backlog_max_age: float = 60.0,
+        recorder: Recorder | None = None,
     ) -> None:
         self._given_http = http_client
         self._http: httpx.AsyncClient | None = http_client
@@ -227,6 +229,7 @@ class Client:
         self.on_roster = on_roster
         self.on_unmatched = on_unmatched
         self.release_after = release_after
+        self.recorder = recorder
         #: The last 100 exceptions raised by callbacks, as ``(callback name, exception)``.
         self.callback_errors: collections.deque[tuple[str, BaseException]] = collections.deque(
             maxlen=100
@@ -270,6 +273,9 @@ class Client:
                 if not handle.invite.is_finished:
                     handle._closed = True
                 handle._notify()
+                if self.recorder is not None:
+                    self._record_result(handle.invite)
+            self._handles.clear()
             if self._given_http is None and self._http is not None:
                 await self._http.aclose()
                 self._http = None
@@ -321,6 +327,14 @@ class Client:
         receipt = self.switchboard.add(invite, at=self.clock.now(), deadlines=own)
         handle = InviteHandle(self, invite)
         self._handles[invite.client_context] = handle
+        if self.recorder is not None:
+            self._record(
+                invite,
+                "invite",
+                call_id=invite.call_id,
+                kind=invite.kind.value,
+                request=invite.request().json,
+            )
         if receipt.deliveries:
             self._after(receipt)
         self._arm(invite.deadline)
@@ -345,9 +359,7 @@ class Client:
             try:
                 token = await resolve_token(self._token)
             except Exception as exc:
-                invite.send_failed(
-                    f"the token provider raised {type(exc).__name__}", at=self.clock.now()
-                )
+                self._send_failed(invite, f"the token provider raised {type(exc).__name__}")
                 return
             headers = {"Content-Type": "application/json"}
             if token is not None:
@@ -374,9 +386,8 @@ class Client:
                 await self.clock.sleep(delay)
                 continue
             except httpx.TransportError as exc:
-                invite.outcome_unknown(
-                    f"{type(exc).__name__} after the POST was sent: outcome unknown",
-                    at=self.clock.now(),
+                self._outcome_unknown(
+                    invite, f"{type(exc).__name__} after the POST was sent: outcome unknown"
                 )
                 logger.warning(
                     "invite %s: %s after sending; waiting for a notification, not re-sending",
@@ -399,8 +410,8 @@ class Client:
                         continue
                     return
             elif status in policy.unknown_statuses:
-                invite.outcome_unknown(
-                    f"HTTP {status} after the POST was sent: outcome unknown", at=self.clock.now()
+                self._outcome_unknown(
+                    invite, f"HTTP {status} after the POST was sent: outcome unknown"
                 )
                 logger.warning(
                     "invite %s: HTTP %d; outcome unknown, waiting for a notification",
@@ -408,7 +419,10 @@ class Client:
                     status,
                 )
                 return
-            invite.receive_response(status, response.headers, response.content, at=self.clock.now())
+            now = self.clock.now()
+            invite.receive_response(status, response.headers, response.content, at=now)
+            if self.recorder is not None:
+                self._record_response(invite, response, now)
             if debug:
                 logger.debug(
                     "invite %s (operation %s): HTTP %d -> %s",
@@ -418,6 +432,54 @@ class Client:
                     invite.state,
                 )
             return
+
+    def _send_failed(self, invite: Invite, reason: str) -> None:
+        now = self.clock.now()
+        invite.send_failed(reason, at=now)
+        if self.recorder is not None:
+            self._record(invite, "send_failed", reason=reason, at=now)
+
+    def _outcome_unknown(self, invite: Invite, reason: str) -> None:
+        now = self.clock.now()
+        invite.outcome_unknown(reason, at=now)
+        if self.recorder is not None:
+            self._record(invite, "outcome_unknown", reason=reason, at=now)
+
+    # -- recording --------------------------------------------------------------------------
+
+    def _record(
+        self, invite: Invite, type_: str, *, at: float | None = None, **fields: Any
+    ) -> None:
+        recorder = self.recorder
+        assert recorder is not None
+        event = {
+            "type": type_,
+            "client_context": invite.client_context,
+            "at": self.clock.now() if at is None else at,
+            **fields,
+        }
+        try:
+            recorder.record(event)
+        except Exception:
+            logger.exception("recorder %r raised; event %s not recorded", recorder, type_)
+
+    def _record_response(self, invite: Invite, response: httpx.Response, at: float) -> None:
+        headers = {k: v for k in RECORDED_HEADERS if (v := response.headers.get(k)) is not None}
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = response.text or None
+        self._record(
+            invite, "response", at=at, status_code=response.status_code, headers=headers, body=body
+        )
+
+    def _record_result(self, invite: Invite) -> None:
+        self._record(
+            invite,
+            "result",
+            state=invite.state.value,
+            history=[s.to_dict() for s in invite.history],
+        )
 
     def _can_wait(self, invite: Invite, delay: float) -> bool:
         deadline = invite.deadline
@@ -462,6 +524,16 @@ class Client:
     # -- what follows a change --------------------------------------------------------------
 
     def _after(self, receipt: Receipt) -> None:
+        if self.recorder is not None:
+            for delivery in receipt.deliveries:
+                if delivery.invite is not None:
+                    self._record(
+                        delivery.invite,
+                        "notification",
+                        notification=delivery.notification.to_json(),
+                    )
+            for expired in receipt.timed_out:
+                self._record(expired, "timeout", state=expired.history[-1].source.value)
         for delivery in receipt.deliveries:
             invite = delivery.invite
             if delivery.moved and invite is not None:
@@ -574,6 +646,8 @@ class Client:
                 _, invite = finished.popleft()
                 board.release(invite)
                 self._handles.pop(invite.client_context, None)
+                if self.recorder is not None:
+                    self._record_result(invite)
             candidates = [
                 t
                 for t in (board.next_deadline(), finished[0][0] if finished else None)
