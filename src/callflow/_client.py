@@ -241,7 +241,7 @@ class Client:
         self._timer_scope: anyio.CancelScope | None = None
         self._timer_wake: anyio.Event | None = None
         self._timer_at: float | None = None
-        self._absolute = False
+        self._root = self.base_url
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -250,7 +250,9 @@ class Client:
             raise CallflowError("this Client is already open")
         if self._http is None:
             self._http = httpx.AsyncClient(base_url=self.base_url, timeout=30.0)
-        self._absolute = not str(self._http.base_url)
+        # Absolute URLs: the client's own base_url when it has one, else ours. (httpx
+        # parses a relative URL twice to merge it; an absolute one once.)
+        self._root = str(self._http.base_url).rstrip("/") or self.base_url
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
@@ -350,7 +352,7 @@ class Client:
         assert http is not None
         request = invite.request()
         content = request.content()
-        url = self.base_url + request.url if self._absolute else request.url
+        url = self._root + request.url
         policy = self.retry
         attempt = 0
         debug = logger.isEnabledFor(logging.DEBUG)

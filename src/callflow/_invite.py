@@ -280,11 +280,16 @@ def _check(participants: Sequence[InvitationParticipantInfo], client_context: st
 
 
 def _header(headers: Mapping[str, str] | Iterable[tuple[str, str]] | None, name: str) -> str | None:
+    """A header's value, case-insensitively (httpx.Headers, a dict, or pairs)."""
     if headers is None:
         return None
-    items = headers.items() if isinstance(headers, Mapping) else headers
+    if isinstance(headers, Mapping):
+        value = headers.get(name)  # httpx.Headers is case-insensitive already
+        if value is not None:
+            return value
+        headers = headers.items()
     name = name.lower()
-    for key, value in items:
+    for key, value in headers:
         if key.lower() == name:
             return value
     return None
@@ -472,23 +477,27 @@ class Invite:
                 error_message=message if isinstance(message, str) else None,
             )
             return self._fire(Trigger.rejected, f"HTTP {status_code}", at, failure)
-        operation: InviteParticipantsOperation | None = None
+        # Only what the machine needs is read here; the whole operation model is built
+        # only for a failure (its resultInfo). An unreadable 2xx body still means the
+        # service took the invite.
+        status_text = operation_id = None
         if isinstance(data, Mapping):
+            status_text, operation_id = data.get("status"), data.get("id")
+            status_text = status_text if isinstance(status_text, str) else None
+            operation_id = operation_id if isinstance(operation_id, str) else None
+        if self.operation_id is None:
+            location = operation_id or _header(headers, "location")
+            if location:
+                self.operation_id = location.rstrip("/").rsplit("/", 1)[-1]
+        status = None if status_text is None else OperationStatus.parse(status_text)
+        cause = f"HTTP {status_code} ({status_text or 'no operation status'})"
+        if status is OperationStatus.completed:
+            return self._fire(Trigger.operation_completed, cause, at)
+        if status is OperationStatus.failed:
             try:
                 operation = InviteParticipantsOperation.from_json(dict(data))
             except NotificationError:
                 operation = None
-        location = _header(headers, "location")
-        if self.operation_id is None:
-            if operation is not None and operation.id:
-                self.operation_id = operation.id
-            elif location:
-                self.operation_id = location.rstrip("/").rsplit("/", 1)[-1]
-        status = None if operation is None else operation.operation_status
-        cause = f"HTTP {status_code} ({operation.status if operation else 'no operation'})"
-        if status is OperationStatus.completed:
-            return self._fire(Trigger.operation_completed, cause, at)
-        if status is OperationStatus.failed:
             return self._operation_failed(operation, cause, at)
         return self._fire(Trigger.accepted, cause, at)
 
@@ -533,9 +542,9 @@ class Invite:
             if trigger is Trigger.operation_failed:
                 self._operation_failed(notification.operation, cause, at)
             else:
-                op = notification.operation
-                if op is not None and op.result_info is not None:
-                    self.result_info = op.result_info
+                data = notification.resource_data
+                if data.get("resultInfo") is not None:  # build the model only when needed
+                    self.result_info = notification.result_info
                 self._fire(trigger, cause, at)
         elif trigger is Trigger.original_gone:
             if kind is NotificationKind.roster:
@@ -589,7 +598,9 @@ class Invite:
                     "was not reported gone before the deadline"
                 ),
             )
-        elif any(s.trigger is Trigger.response_unknown for s in self._steps):
+        elif state is InviteState.requested and any(
+            s.trigger is Trigger.response_unknown for s in self._steps
+        ):  # past requested, a notification carrying the clientContext did come
             failure = Failure(
                 reason=FailureReason.outcome_unknown,
                 message=(
@@ -672,8 +683,10 @@ class Invite:
         if rows is None:
             self._absorb(trigger, cause, at)
             return source
-        dest = next((d for d, c in rows if c is None or getattr(self, c)), None)
-        if dest is None:  # pragma: no cover - every conditional row has a plain fallback
+        for dest, condition in rows:  # noqa: B007 - dest is the loop's result
+            if condition is None or getattr(self, condition):
+                break
+        else:  # pragma: no cover - every conditional row has a plain fallback
             self._absorb(trigger, cause, at)
             return source
         if dest is InviteState.failed and self.failure is None:

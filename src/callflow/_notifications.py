@@ -181,7 +181,7 @@ class CommsNotification:
 
     def describe(self) -> str:
         """A short human description: ``deleted /communications/calls/X/... (completed)``."""
-        text = f"{self.kind} {self.change_type} {self.resource}"
+        text = f"{self.kind.value} {self.change_type} {self.resource}"
         return f"{text} ({self.status.value})" if self.status is not None else text
 
 
@@ -204,6 +204,8 @@ def _loads(body: bytes | bytearray | memoryview | str, max_bytes: int) -> Any:
         ) from None
     except RecursionError:
         raise NotificationError("JSON nested too deeply") from None
+    except ValueError as exc:  # a number over Python's int-digit limit: not a JSONDecodeError
+        raise NotificationError(f"invalid JSON: {exc}") from None
 
 
 def _opt_str(data: Mapping[str, Any], key: str, path: str) -> str | None:

@@ -162,7 +162,6 @@ class _Waiting:
     arrived: float
     keys: tuple[_Key, ...]
     seq: int
-    alive: bool = True
 
 
 def _keys_of(n: CommsNotification) -> tuple[_Key, ...]:
@@ -210,7 +209,7 @@ class Switchboard:
         self._heap: list[tuple[float, int, Invite]] = []
         self._seq = itertools.count()
         self._backlog: OrderedDict[int, _Waiting] = OrderedDict()
-        self._backlog_index: dict[_Key, list[_Waiting]] = {}
+        self._backlog_index: dict[_Key, dict[int, _Waiting]] = {}
         self._released: OrderedDict[_Key, None] = OrderedDict()
         self._remember = remember_released
         self._own_deadlines: dict[str, Deadlines] = {}
@@ -401,7 +400,7 @@ class Switchboard:
                 outcome=_OUTCOMES[outcome],
                 invite=invite,
                 moved=moved,
-                reason=f"{before} -> {invite.state}" if moved else str(outcome),
+                reason=f"{before.value} -> {invite.state.value}" if moved else outcome.value,
             )
         )
         return outcome
@@ -418,10 +417,11 @@ class Switchboard:
     # -- deadlines ------------------------------------------------------------------------
 
     def _schedule(self, invite: Invite, now: float) -> None:
-        steps = invite._steps
-        moved = [s for s in steps[-1:] if not s.ignored and s.source is not s.dest]
-        if invite.deadline is not None and steps and not moved:
-            return  # same state as when its deadline was set
+        steps = invite._steps  # the switchboard and the invite are one core
+        if invite.deadline is not None and steps:
+            last = steps[-1]
+            if last.ignored or last.source is last.dest:
+                return  # same state as when its deadline was set
         own = self._own_deadlines.get(invite.client_context) if self._own_deadlines else None
         seconds = (own or self.deadlines).for_state(invite.state)
         if seconds is None:
@@ -486,7 +486,7 @@ class Switchboard:
         entry = _Waiting(n, now, keys, next(self._seq))
         self._backlog[entry.seq] = entry
         for key in keys:
-            self._backlog_index.setdefault(key, []).append(entry)
+            self._backlog_index.setdefault(key, {})[entry.seq] = entry
         out.append(
             Delivery(
                 notification=n,
@@ -507,11 +507,10 @@ class Switchboard:
         return out
 
     def _forget(self, entry: _Waiting) -> None:
-        entry.alive = False
         for key in entry.keys:
             waiting = self._backlog_index.get(key)
             if waiting is not None:
-                waiting[:] = [w for w in waiting if w.alive]
+                waiting.pop(entry.seq, None)
                 if not waiting:
                     del self._backlog_index[key]
 
@@ -539,7 +538,7 @@ class Switchboard:
             keys.append(("op", invite.operation_id))
         keys.extend(("call", c) for c in self._calls_of(invite))
         waiting = sorted(
-            {w.seq: w for k in keys for w in self._backlog_index.get(k, ()) if w.alive}.values(),
+            {w.seq: w for k in keys for w in self._backlog_index.get(k, {}).values()}.values(),
             key=lambda w: w.seq,
         )
         out: list[Delivery] = []
