@@ -105,7 +105,7 @@ PARTICIPANT = InvitationParticipantInfo(identity=IdentitySet(phone=Identity(id=P
 
 # -- the baselines ---------------------------------------------------------------------------
 
-_DICT_TABLE = {
+_DICT_TABLE: dict[tuple[str, str], str] = {
     (row_source, row["trigger"]): row["dest"]
     for row in TRANSITIONS[InviteKind.invite]
     for row_source in ([row["source"]] if isinstance(row["source"], str) else row["source"])
@@ -378,7 +378,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
     scale = 0.01 if quick else 1.0
     repeats = 2 if quick else 7
     k = max(50, int(20_000 * scale))
-    rows = [
+    rows: list[dict[str, Any]] = [
         row_create(k, max(20, int(2_000 * scale)), repeats),
         row_memory(max(100, int(100_000 * scale)), max(20, int(2_000 * scale))),
         row_notification(k, repeats),
