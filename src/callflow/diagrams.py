@@ -65,6 +65,7 @@ __all__ = [
     "spec_flow",
     "write_diagrams",
     "write_trace",
+    "TracedInvite",
     "TraceLoader",
     "main",
 ]
@@ -239,10 +240,11 @@ def _trace(kind: InviteKind, steps: Iterable[StepLike]) -> _Path:
         # A trigger with two rows to one destination cannot be told apart: mark both.
         for transition in match:
             taken.setdefault(transition, []).append(number)
-        visited.update(key[::2])
-        current = key[2]
+        source, trigger, current = key
+        visited.update((source, current))
+        cause = " ".join(step.cause.split())
         legend.append(
-            f"{number}. {key[1]}: {key[0]} -> {key[2]}  +{step.at - origin:.3f}s  {step.cause}"
+            f"{number}. {trigger}: {source} -> {current}  +{step.at - origin:.3f}s  {cause}"
         )
     # The plain diagram's order, so that the layout stays put: for each (source, dest)
     # pair, the transitions taken get arrows of their own, the others stay bundled.
@@ -286,7 +288,7 @@ _MERMAID_ENTITIES: Final = {
 def _mermaid_text(text: str) -> str:
     """Free text as Mermaid reads it: entity codes for its syntax, ``<br>`` for newlines."""
     escaped = "".join(_MERMAID_ENTITIES.get(char, char) for char in text)
-    return "<br>".join(escaped.splitlines()) if escaped else escaped
+    return "<br>".join(escaped.splitlines())
 
 
 def _mermaid_classdef(name: str) -> str:
@@ -351,7 +353,7 @@ def _dot_attrs(attributes: Mapping[str, object], *, raw: Collection[str] = ()) -
 
 def _dot_state(kind: InviteKind, path: _Path | None, title: str) -> str:
     graph: dict[str, object] = {"rankdir": "LR", "fontname": _FONT, "pad": 0.3}
-    graph |= {"nodesep": 0.6, "ranksep": 1.1}
+    graph |= {"nodesep": 0.5, "ranksep": 0.4}  # edge labels already space the ranks
     if path is None:
         graph |= {"label": _dot_escape(title), "labelloc": "t", "fontsize": 18}
     else:
@@ -385,7 +387,9 @@ def _dot_state(kind: InviteKind, path: _Path | None, title: str) -> str:
         out.append(f"    {_dot_id(state.value)} {_dot_attrs(style)}".removesuffix(" []"))
     out.append(f"    __start__ -> {_dot_id(InviteState.requested.value)}")
     for edge in _bundle(_transitions(kind)) if path is None else path.edges:
-        style = {"label": r"\n".join(_dot_escape(line) for line in edge.lines)}
+        # A condition gets a line of its own under its trigger: long labels widen every rank.
+        lines = (line.replace(" [", "\n[") for line in edge.lines)
+        style = {"label": r"\n".join(_dot_escape(line) for line in lines)}
         if edge.taken:
             style |= {"color": _PATH, "fontcolor": _PATH, "penwidth": 3}
         elif path is not None:
@@ -646,8 +650,9 @@ def spec_flow(
 ) -> list[Message]:
     """The messages of one invite as the spec shows it: POST, answer, notifications.
 
-    Reads only the mappings given (Graph's JSON as printed in the spec); GUIDs are cut to
-    eight digits so the arrows stay readable.
+    Reads only the mappings given (Graph's JSON as printed in the spec), so the answer is
+    shown as ``200 OK`` like every answer in the spec; GUIDs are cut to eight digits so
+    the arrows stay readable.
 
     Args:
         request_path: the POST's path, such as ``/communications/calls/{id}/participants/invite``.
@@ -661,7 +666,9 @@ def spec_flow(
 
     """
     operation = str(_get(response, "@odata.type") or "operation").rpartition(".")[2]
-    answer = f"200 OK {operation} status={_get(response, 'status')} id={_short(response.get('id'))}"
+    answer = (
+        f"200 OK {operation} status={_get(response, 'status')} id={_short(_get(response, 'id'))}"
+    )
     messages = [
         Message("Bot", "Graph", f"POST {_short(request_path)}\n{_invite_summary(request)}"),
         Message("Graph", "Bot", answer),
@@ -718,8 +725,9 @@ def _readme(formats: Sequence[str], flows: Mapping[str, Sequence[Message]]) -> s
         "# callflow diagrams",
         "",
         "The invite state machines, drawn from their declaration in `src/callflow/_machine.py`",
-        "by `callflow.diagrams.write_diagrams` (`callflow diagrams`). Do not edit these files:",
-        "regenerate them. A test fails when they no longer match the code.",
+        "by `callflow.diagrams.write_diagrams`. Do not edit these files: regenerate them",
+        "(`python -m callflow.diagrams --out diagrams`). A test fails when they no longer",
+        "match the code.",
         "",
         f"Every invite starts in `{InviteState.requested}`; {terminal} are terminal (`--> [*]`",
         "in Mermaid, double circles in Graphviz). Each arrow lists the triggers that take it;",
@@ -839,20 +847,30 @@ def write_trace(
     return written
 
 
-#: Reads a trace file into the invite's kind, its steps and its messages (maybe none).
-TraceLoader = Callable[[Path], tuple[InviteKind, Sequence[StepLike], Sequence[Message]]]
+class TracedInvite(NamedTuple):
+    """One invite of a trace file, as a :data:`TraceLoader` returns it."""
+
+    name: str  #: the files' stem after ``trace-``, such as the clientContext
+    kind: InviteKind
+    steps: Sequence[StepLike]
+    messages: Sequence[Message] = ()
+
+
+#: Reads a trace file (JSON lines) into its invites.
+TraceLoader = Callable[[Path], Iterable[TracedInvite]]
 
 
 def main(argv: Sequence[str], *, load_trace: TraceLoader | None = None) -> int:
     """``callflow diagrams [--out DIR] [--format FMT]... [--trace TRACE.jsonl]``.
 
     Without ``--trace``, writes every state diagram and a README (:func:`write_diagrams`);
-    with it, writes that invite's trace (:func:`write_trace`, files named
-    ``trace-{stem}``). Each file written is printed on its own line.
+    with it, writes each traced invite's path (:func:`write_trace`, files named
+    ``trace-{name}``). Each file written is printed on its own line.
 
     Args:
         argv: the arguments after ``diagrams``.
-        load_trace: reads a ``--trace`` file; ``--trace`` is refused without one.
+        load_trace: reads a ``--trace`` file into its invites; ``--trace`` is refused
+            without one.
 
     Returns:
         0 on success, 1 when Graphviz is needed and missing, 2 for a usage error.
@@ -883,11 +901,11 @@ def main(argv: Sequence[str], *, load_trace: TraceLoader | None = None) -> int:
             print("callflow diagrams: --trace is not available here", file=sys.stderr)
             return 2
         else:
-            kind, steps, messages = load_trace(args.trace)
-            name = f"trace-{args.trace.stem}"
-            written = write_trace(
-                args.out, kind, steps, messages=messages, name=name, formats=formats
-            )
+            written = []
+            for name, kind, steps, messages in load_trace(args.trace):
+                written += write_trace(
+                    args.out, kind, steps, messages=messages, name=f"trace-{name}", formats=formats
+                )
     except GraphvizMissing as exc:
         print(f"callflow diagrams: {exc} (or use --format mermaid --format dot)", file=sys.stderr)
         return 1
