@@ -529,22 +529,33 @@ class Invite:
             seen = self._seen = set()
         elif fingerprint in seen:
             return Outcome.duplicate
+        kind = notification.kind
+        operation = None
+        if (
+            kind is NotificationKind.operation
+            and not self.state.is_terminal
+            and (
+                trigger is Trigger.operation_failed
+                or notification.resource_data.get("resultInfo") is not None
+            )
+        ):
+            # The model is built only when needed, and before anything changes: a malformed
+            # one raises NotificationError and leaves the invite as it was.
+            operation = notification.operation
         seen.add(fingerprint)
         at = time.monotonic() if at is None else at
         cause = f"notification {notification.describe()}"
         if self.state.is_terminal:
             self._absorb(trigger, cause, at)
             return Outcome.late
-        kind = notification.kind
         if kind is NotificationKind.operation:
             if self.operation_id is None and notification.operation_id:
                 self.operation_id = notification.operation_id
             if trigger is Trigger.operation_failed:
-                self._operation_failed(notification.operation, cause, at)
+                self._operation_failed(operation, cause, at)
             else:
-                data = notification.resource_data
-                if data.get("resultInfo") is not None:  # build the model only when needed
-                    self.result_info = notification.result_info
+                if operation is not None and operation.result_info is not None:
+                    self.result_info = operation.result_info
                 self._fire(trigger, cause, at)
         elif trigger is Trigger.original_gone:
             if kind is NotificationKind.roster:

@@ -42,6 +42,7 @@ import attrs
 from ._exceptions import InviteError
 from ._invite import Invite, Outcome
 from ._machine import InviteState
+from ._models import OperationStatus
 from ._notifications import CommsNotification, NotificationKind, parse_notifications
 
 __all__ = ["Switchboard", "Deadlines", "Delivery", "DeliveryOutcome", "Receipt"]
@@ -173,6 +174,21 @@ def _keys_of(n: CommsNotification) -> tuple[_Key, ...]:
             keys.append(("cc", n.client_context))
         return tuple(keys)
     return (("call", n.call_id),) if n.call_id else ()
+
+
+def _build_nested(n: CommsNotification) -> None:
+    """Build the lazy models an invite may read from ``n``; a malformed one raises here.
+
+    :meth:`Invite.offer` reads an operation's model when it failed or carries a resultInfo,
+    and a roster's entries when it is a moved participant's source meeting. Built before
+    routing, a malformed body applies nothing (as :meth:`Switchboard.receive` promises) and
+    a backlogged notification cannot make a later ``add`` raise halfway.
+    """
+    if n.kind is NotificationKind.operation:
+        if n.status is OperationStatus.failed or n.resource_data.get("resultInfo") is not None:
+            _ = n.operation
+    elif n.kind is NotificationKind.roster:
+        _ = n.participants
 
 
 class Switchboard:
@@ -325,6 +341,8 @@ class Switchboard:
             notifications: Sequence[CommsNotification] = parse_notifications(body)
         else:
             notifications = body
+        for n in notifications:
+            _build_nested(n)
         now = self.clock() if at is None else at
         deliveries: list[Delivery] = []
         for n in notifications:
