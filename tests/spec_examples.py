@@ -15,12 +15,17 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-SPEC_DIR = Path(os.environ.get("CALLFLOW_SPEC_DIR", Path(__file__).parents[1] / ".." / "shared" / "spec"))
+SPEC_DIR = Path(
+    os.environ.get("CALLFLOW_SPEC_DIR", Path(__file__).parents[1] / ".." / "shared" / "spec")
+)
 SPEC_TXT = SPEC_DIR / "participant-invite.txt"
 SPEC_MD = SPEC_DIR / "participant-invite.md"
 
 _EXAMPLE = re.compile(r"^Example (\d): (.+)$", re.MULTILINE)
-_POST = re.compile(r"^POST (?:https://graph\.microsoft\.com/v1\.0)?(/communications/calls/[^ ]+)$", re.MULTILINE)
+_POST = re.compile(
+    r"^POST (?:https://graph\.microsoft\.com/v1\.0)?(/communications/calls/[^ ]+)$",
+    re.MULTILINE,
+)
 
 
 @dataclass(frozen=True)
