@@ -35,6 +35,7 @@ from ._retry import RetryPolicy
 from ._switchboard import Deadlines, Delivery, DeliveryOutcome, Receipt, Switchboard
 from ._tokens import GRAPH_SCOPE, TokenCredential, TokenSource
 from ._trace import JsonlRecorder, MemoryRecorder, Recorder, TraceError, read_trace, replay
+from ._webhook import webhook_app
 
 __version__ = "0.1.0"
 
@@ -63,6 +64,7 @@ __all__ = [
     "TokenSource",
     "TokenCredential",
     "TokenValidator",
+    "webhook_app",
     "GRAPH_BASE_URL",
     "GRAPH_SCOPE",
     # traces

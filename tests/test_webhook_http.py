@@ -1,0 +1,155 @@
+"""webhook_app over real HTTP: served by uvicorn on a loopback port, posted to with httpx.
+
+uvicorn needs asyncio, so these tests run on asyncio only. Each starts uvicorn on an
+ephemeral port of 127.0.0.1 with its lifespan on, and shuts it down through
+``should_exit``, as a signal would. Graph and the signing keys are ``httpx.MockTransport``
+services, as in ``test_webhook.py``; only the webhook's side is on the network.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import httpx
+import pytest
+import uvicorn
+
+import callflow
+from callflow._webhook import WebhookApp
+from webhook_support import (
+    APP_ID,
+    CONFIG_URL,
+    JWKS_URL,
+    KeyService,
+    RecordingClient,
+    completed,
+    graph_client,
+    invite,
+    token,
+)
+
+pytestmark = pytest.mark.anyio
+
+JSON = "application/json"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@asynccontextmanager
+async def served(app: WebhookApp) -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port; its base URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(server.serve)
+        with anyio.fail_after(10):
+            while not server.started:  # noqa: ASYNC110 - uvicorn's is a flag, not an event
+                await anyio.sleep(0.01)
+        host, port = server.servers[0].sockets[0].getsockname()[:2]
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            server.should_exit = True
+
+
+@pytest.fixture
+def keys() -> KeyService:
+    return KeyService()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[RecordingClient]:
+    async with graph_client() as http:
+        client = RecordingClient(http, token="graph-token")
+        async with client:
+            yield client
+
+
+@pytest.fixture
+async def url(client: RecordingClient, keys: KeyService) -> AsyncIterator[str]:
+    async with httpx.AsyncClient(transport=httpx.MockTransport(keys.handle)) as key_http:
+        app = callflow.webhook_app(
+            client, app_id=APP_ID, openid_config_url=CONFIG_URL, http_client=key_http
+        )
+        async with served(app) as url:
+            yield url
+
+
+async def post(http: httpx.AsyncClient, body: bytes, *, signed: bool = True) -> httpx.Response:
+    """POST a body as the calls service would: JSON, with a valid token unless not ``signed``."""
+    headers = {"Content-Type": JSON}
+    if signed:
+        headers["Authorization"] = f"Bearer {token()}"
+    return await http.post("/", content=body, headers=headers)
+
+
+async def test_a_notification_over_http_completes_the_invite(
+    url: str, client: RecordingClient
+) -> None:
+    handle = await invite(client)
+
+    async with httpx.AsyncClient(base_url=url) as http:
+        response = await post(http, json.dumps(completed()).encode())
+
+    assert 202 == response.status_code
+    with anyio.fail_after(5):
+        assert callflow.InviteState.completed == await handle.wait()
+
+
+async def test_an_unsigned_notification_over_http_is_refused_and_changes_nothing(
+    url: str, client: RecordingClient
+) -> None:
+    handle = await invite(client)
+
+    async with httpx.AsyncClient(base_url=url) as http:
+        response = await post(http, json.dumps(completed()).encode(), signed=False)
+
+    assert 401 == response.status_code
+    assert "unauthenticated" == response.json()["error"]["code"]
+    assert callflow.InviteState.running == handle.state
+    assert [] == client.receipts
+
+
+async def test_a_body_declared_too_large_over_http_is_refused(
+    url: str, client: RecordingClient
+) -> None:
+    handle = await invite(client)
+
+    async with httpx.AsyncClient(base_url=url) as http:
+        response = await post(http, b" " * 2_000_000)
+
+    assert 413 == response.status_code
+    assert "payloadTooLarge" == response.json()["error"]["code"]
+    assert callflow.InviteState.running == handle.state
+
+
+async def test_a_burst_of_concurrent_notifications_loses_none(
+    url: str, client: RecordingClient, keys: KeyService
+) -> None:
+    contexts = [f"burst-{n:03}" for n in range(200)]
+    handles = [await invite(client, context) for context in contexts]
+    statuses: list[int] = []
+
+    async def deliver(http: httpx.AsyncClient, context: str) -> None:
+        response = await post(http, json.dumps(completed(context)).encode())
+        statuses.append(response.status_code)
+
+    async with httpx.AsyncClient(base_url=url) as http, anyio.create_task_group() as tasks:
+        for context in contexts:
+            tasks.start_soon(deliver, http, context)
+
+    assert [202] * 200 == statuses
+    with anyio.fail_after(10):
+        outcomes = [await handle.wait() for handle in handles]
+    assert [callflow.InviteState.completed] * 200 == outcomes
+    deliveries = [d for receipt in client.receipts for d in receipt.deliveries]
+    assert 200 == len(client.receipts)
+    assert [callflow.DeliveryOutcome.applied] * 200 == [d.outcome for d in deliveries]
+    assert set(contexts) == {d.notification.client_context for d in deliveries}
+    assert {CONFIG_URL: 1, JWKS_URL: 1} == dict(keys.requests)
