@@ -320,6 +320,21 @@ def test_the_client_context_may_be_reused_once_the_first_invite_finished(
     )
 
 
+def test_a_redelivered_notification_of_the_first_invite_does_not_move_its_successor(
+    spec: dict[int, Example],
+) -> None:
+    board = Switchboard()
+    example = spec[4]
+    answered(board, example)
+    board.receive(wire(example.completed), at=1.0)
+    second = Invite.from_request(example.call_id, example.request)
+    board.add(second, at=2.0)
+
+    receipt = board.receive(wire(example.completed), at=3.0)
+
+    assert ([DeliveryOutcome.late], InviteState.requested) == (outcomes(receipt), second.state)
+
+
 def test_adding_the_same_invite_twice_changes_nothing(spec: dict[int, Example]) -> None:
     board = Switchboard()
     invite = answered(board, spec[4])

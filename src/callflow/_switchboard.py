@@ -367,7 +367,9 @@ class Switchboard:
             invite = None
             if n.operation_id:
                 invite = self._by_operation.get(n.operation_id)
-            if invite is None and n.client_context:
+            # A released invite's operation stays its own, even when a newer invite reuses
+            # the clientContext: a redelivery of the old news must not move the new one.
+            if invite is None and n.client_context and ("op", n.operation_id) not in self._released:
                 invite = self._by_context.get(n.client_context)
             candidates: Iterable[Invite] = () if invite is None else (invite,)
         else:
