@@ -318,7 +318,8 @@ def test_the_invite_error_is_a_value_error() -> None:
 
 
 def test_without_client_context_a_uuid4_is_generated() -> None:
-    first, second = Invite("c1", [_participant(4)]), Invite("c1", [_participant(4)])
+    first = Invite("c1", [_participant(4)])
+    second = Invite.from_request("c1", {"participants": [_participant(4)]})
 
     assert (4, 4, True) == (
         uuid.UUID(first.client_context).version,
