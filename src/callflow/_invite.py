@@ -39,6 +39,7 @@ round-trip it, so it can be kept outside the process.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import re
@@ -492,6 +493,10 @@ class Invite:
         status = None if status_text is None else OperationStatus.parse(status_text)
         cause = f"HTTP {status_code} ({status_text or 'no operation status'})"
         if status is OperationStatus.completed:
+            info = data.get("resultInfo") if isinstance(data, Mapping) else None
+            if isinstance(info, dict):
+                with contextlib.suppress(NotificationError):
+                    self.result_info = ResultInfo.from_json(info, "$.resultInfo")
             return self._fire(Trigger.operation_completed, cause, at)
         if status is OperationStatus.failed:
             try:

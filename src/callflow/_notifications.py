@@ -31,7 +31,7 @@ from __future__ import annotations
 import enum
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Final
 
 import attrs
@@ -311,7 +311,7 @@ def _classify(item: Any, path: str) -> CommsNotification:
 
 
 def parse_notifications(
-    body: bytes | bytearray | memoryview | str | Mapping[str, Any] | Sequence[Any],
+    body: bytes | bytearray | memoryview | str | Mapping[str, Any],
     *,
     max_bytes: int = MAX_BODY_BYTES,
 ) -> tuple[CommsNotification, ...]:
