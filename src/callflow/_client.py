@@ -373,9 +373,9 @@ class Client:
             except _NOT_SENT as exc:
                 delay = policy.delay(attempt, None)
                 if delay is None or not self._can_wait(invite, delay):
-                    invite.send_failed(
+                    self._send_failed(
+                        invite,
                         f"could not send the POST after {attempt} attempt(s): {type(exc).__name__}",
-                        at=self.clock.now(),
                     )
                     logger.warning("invite %s: unreachable (%s)", invite.client_context, exc)
                     return

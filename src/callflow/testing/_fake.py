@@ -1,0 +1,741 @@
+"""FakeGraph: an in-process Microsoft Graph calls service for invites, on your clock.
+
+Theory of operation
+-------------------
+:class:`FakeGraph` plays the service's two halves:
+
+1. **The API.** :attr:`FakeGraph.transport` is an ``httpx`` transport that answers
+   ``POST /communications/calls/{id}/participants/invite`` as the spec does (200, a
+   ``Location`` header, the ``inviteParticipantsOperation`` with status ``Running``).
+   Taking an invite creates an :class:`~callflow.testing._wire.Operation` and plans its
+   notifications on a timeline: the operation's end when the participants answer (see
+   :mod:`callflow.testing._script`), then the roster, then for a replace_p2p the original
+   call's termination and deletion, for a move_meeting the participant's removal from the
+   source meeting. HTTP faults change the answer; notification faults change the plan.
+2. **The callbacks.** Planned notifications wait in a queue ordered by (due time, order
+   planned). In automatic mode one task, started by ``async with FakeGraph(...)``,
+   sleeps on the fake's :class:`~callflow._clock.Clock` until the next is due and
+   delivers it; one at a time, so the order is the same on asyncio and trio. In manual
+   mode nothing is delivered until the test says so: :attr:`FakeGraph.pending` shows the
+   queue, :meth:`FakeGraph.deliver_next` sends its head (moving a
+   :class:`~callflow.testing.VirtualClock` on to the notification's time first).
+
+Notifications go to a :class:`~callflow.Client` directly (``receive_notifications``), to a
+webhook URL over HTTP (a JSON POST), or to any async callable. Every request the fake got
+is logged in :attr:`FakeGraph.requests` and every notification it sent in
+:attr:`FakeGraph.sent`, with what became of it, for assertions.
+
+All waiting goes through the clock: on a :class:`~callflow.testing.VirtualClock` with
+autojump, a 60 s ring timeout takes no real time.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import math
+import random
+import re
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from types import TracebackType
+from typing import Any, Final, Protocol, runtime_checkable
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+import attrs
+import httpx
+
+from .._client import GRAPH_BASE_URL
+from .._clock import Clock, SystemClock
+from .._exceptions import CallflowError
+from .._switchboard import Receipt
+from . import _wire
+from ._clock import VirtualClock
+from ._script import (
+    Accepts,
+    Answer,
+    Declines,
+    DelayNotifications,
+    DropAfterTaking,
+    DropBeforeSending,
+    DropNotifications,
+    DuplicateNotifications,
+    FailAfterTaking,
+    Fault,
+    HttpFault,
+    NotificationFault,
+    NotifyBeforeAnswer,
+    Quirks,
+    Refuse,
+    ReorderNotifications,
+    SlowAnswer,
+    Throttle,
+)
+from ._wire import Operation
+
+__all__ = ["FakeGraph", "Received", "Outgoing", "Sent", "NotificationSink", "FOLLOW_UP"]
+
+#: Seconds between the operation's end and each notification that follows it.
+FOLLOW_UP: Final = 0.05
+
+_INVITE = re.compile(r"(?:/v1\.0|/beta)?/communications/calls/([^/]+)/participants/invite/?")
+_ERROR_CODES: Final = {
+    400: "BadRequest",
+    404: "NotFound",
+    429: "TooManyRequests",
+    500: "InternalServerError",
+    502: "BadGateway",
+    503: "ServiceUnavailable",
+    504: "GatewayTimeout",
+}
+
+
+@runtime_checkable
+class NotificationSink(Protocol):
+    """Anything that takes webhook bodies the way :class:`~callflow.Client` does."""
+
+    async def receive_notifications(self, body: Mapping[str, Any]) -> Receipt:
+        """Apply one ``commsNotifications`` body."""
+        ...
+
+
+#: Where notifications go: a Client (or other sink), a webhook URL, or an async callable.
+Target = NotificationSink | str | Callable[[dict[str, Any]], Awaitable[object]]
+
+
+@attrs.frozen(kw_only=True)
+class Received:
+    """One request the fake service got, and what it did with it.
+
+    Attributes:
+        method: the HTTP method.
+        url: the full URL.
+        call_id: the ``{id}`` of an invite path, else None.
+        body: the JSON body (None when it was not JSON).
+        authorized: whether it carried a bearer token (the token is never kept).
+        at: when it came, on the fake's clock.
+        answer: what the fake answered: a status (``"200"``, ``"429"``) or the
+            exception it raised (``"ConnectError"``, ``"ReadError"``).
+        operation_id: the operation it created, when the invite was taken.
+
+    """
+
+    method: str
+    url: str
+    call_id: str | None
+    body: Any
+    authorized: bool
+    at: float
+    answer: str
+    operation_id: str | None = None
+
+    @property
+    def taken(self) -> bool:
+        """True when the service took the invite (its operation runs and notifies)."""
+        return self.operation_id is not None
+
+
+@attrs.frozen(kw_only=True)
+class Outgoing:
+    """A notification the fake plans to send.
+
+    Attributes:
+        label: what it is (see :data:`~callflow.testing.LABELS`).
+        body: the ``commsNotifications`` webhook body.
+        due: when it is to be sent, on the fake's clock.
+        operation_id: the operation it belongs to.
+        call_id: the call the operation invited into.
+
+    """
+
+    label: str
+    body: Mapping[str, Any]
+    due: float
+    operation_id: str
+    call_id: str
+
+
+@attrs.frozen(kw_only=True)
+class Sent:
+    """A notification the fake sent, and what became of it.
+
+    Attributes:
+        label: what it is (see :data:`~callflow.testing.LABELS`).
+        body: the ``commsNotifications`` webhook body.
+        at: when it was sent, on the fake's clock.
+        operation_id: the operation it belongs to.
+        to: ``"client"``, the webhook URL, ``"callable"``, or ``"nowhere"`` (no target).
+        status_code: the webhook's HTTP answer, when sent over HTTP.
+        receipt: the :class:`~callflow.Receipt`, when delivered to a Client.
+        error: why delivery failed, if it did.
+
+    """
+
+    label: str
+    body: Mapping[str, Any]
+    at: float
+    operation_id: str
+    to: str
+    status_code: int | None = None
+    receipt: Receipt | None = None
+    error: str | None = None
+
+
+@attrs.frozen(order=True)
+class _Queued:
+    due: float
+    seq: int
+    outgoing: Outgoing = attrs.field(eq=False, order=False)
+
+
+def _json(content: bytes) -> Any:
+    try:
+        return json.loads(content) if content else None
+    except (ValueError, RecursionError):
+        return None
+
+
+def _error(status: int, message: str, *, code: str | None = None) -> httpx.Response:
+    code = code or _ERROR_CODES.get(status, "UnknownError")
+    return httpx.Response(status, json=_wire.error_body(code, message))
+
+
+def _problem(body: Any) -> str | None:
+    """What the service would refuse in an invite body, or None."""
+    if not isinstance(body, dict):
+        return "the body is not a JSON object"
+    participants = body.get("participants")
+    if not isinstance(participants, list) or not participants:
+        return "participants: at least one participant is required"
+    if len(participants) > 5:
+        return "participants: at most 5 participants can be invited"
+    for i, p in enumerate(participants):
+        if not isinstance(p, dict) or not isinstance(p.get("identity"), dict):
+            return f"participants[{i}]: an invitationParticipantInfo with an identity is required"
+    context = body.get("clientContext")
+    if context is not None and (not isinstance(context, str) or len(context) > 256):
+        return "clientContext: a string of at most 256 characters"
+    return None
+
+
+def _ids(participant: Mapping[str, Any]) -> set[str]:
+    identity = participant.get("identity")
+    if not isinstance(identity, Mapping):
+        return set()
+    return {
+        leaf["id"]
+        for leaf in identity.values()
+        if isinstance(leaf, Mapping) and isinstance(leaf.get("id"), str)
+    }
+
+
+def _selected(only: frozenset[str] | None, label: str) -> bool:
+    return only is None or label in only
+
+
+_Plan = list[tuple[float, str, dict[str, Any]]]
+
+
+def _disturb(plan: _Plan, faults: Iterable[NotificationFault]) -> tuple[_Plan, bool]:
+    """Apply notification faults to an operation's plan; also say if it goes before the answer."""
+    faults = list(faults)
+    for f in faults:
+        if isinstance(f, DropNotifications):
+            plan = [item for item in plan if not _selected(f.only, item[1])]
+    for f in faults:
+        if isinstance(f, DuplicateNotifications):
+            plan = [
+                copy for item in plan for copy in [item] * (2 if _selected(f.only, item[1]) else 1)
+            ]
+    for f in faults:
+        if isinstance(f, ReorderNotifications):
+            plan = [
+                (t, label, body)
+                for t, (_, label, body) in zip([p[0] for p in plan], plan[::-1], strict=True)
+            ]
+    for f in faults:
+        if isinstance(f, DelayNotifications):
+            plan = [(t + f.seconds if _selected(f.only, lb) else t, lb, b) for t, lb, b in plan]
+    return plan, any(isinstance(f, NotifyBeforeAnswer) for f in faults)
+
+
+class _Transport(httpx.AsyncBaseTransport):
+    def __init__(self, fake: FakeGraph) -> None:
+        self._fake = fake
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._fake._handle(request)
+
+
+class FakeGraph:
+    """An in-process calls service for invites: scriptable, faulty on demand, on your clock.
+
+    Use it as an async context manager (it runs its delivery task in a task group)::
+
+        async with FakeGraph(clock=clock) as fake, fake.http_client() as http:
+            async with callflow.Client(http, clock=clock) as client:
+                fake.deliver_to(client)
+                fake.script("+12345678901", Declines(code=603))
+                handle = await client.invite(call_id, participants)
+
+    Args:
+        clock: where the fake reads the time and waits; a
+            :class:`~callflow.testing.VirtualClock` in tests (real time by default).
+        deliver_to: where notifications go (see :meth:`deliver_to`); may be set later.
+        manual: when True, nothing is delivered until :meth:`deliver_next` (settable).
+        quirks: which of the spec's oddities to reproduce (:class:`Quirks`); settable.
+        default_answer: what participants with no script do (:class:`Accepts`).
+        ring_timeout: seconds after which the service fails an unanswered invite.
+        operation_ids: ids to give the next operations, in order; then random ones.
+        seed: seeds the random operation ids, so runs are repeatable.
+        webhook_client: the ``httpx.AsyncClient`` that POSTs to a webhook URL (one is
+            made, and closed on exit, when needed and not given).
+        webhook_headers: extra headers for webhook POSTs (such as Authorization).
+
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        deliver_to: Target | None = None,
+        manual: bool = False,
+        quirks: Quirks | None = None,
+        default_answer: Answer | None = None,
+        ring_timeout: float = 60.0,
+        operation_ids: Iterable[str] = (),
+        seed: int = 0,
+        webhook_client: httpx.AsyncClient | None = None,
+        webhook_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        if not ring_timeout > 0:
+            raise ValueError(
+                f"ring_timeout must be a positive number of seconds, not {ring_timeout}"
+            )
+        self.clock: Clock = clock or SystemClock()
+        self.quirks = quirks or Quirks()
+        self.default_answer: Answer = default_answer or Accepts()
+        self.ring_timeout = ring_timeout
+        #: Every request the fake got, oldest first.
+        self.requests: list[Received] = []
+        #: Every notification the fake sent, oldest first.
+        self.sent: list[Sent] = []
+        #: Every operation the fake took, by id.
+        self.operations: dict[str, Operation] = {}
+        self._target: Target | None = deliver_to
+        self._manual = manual
+        self._scripts: dict[str, Answer] = {}
+        self._http_faults: deque[list[Any]] = deque()
+        self._note_faults: list[list[Any]] = []
+        self._operation_ids = deque(operation_ids)
+        self._rng = random.Random(seed)  # noqa: S311 - repeatable ids, not secrets
+        self._queue: list[_Queued] = []
+        self._seq = itertools.count()
+        self._transport = _Transport(self)
+        self._webhook = webhook_client
+        self._own_webhook = False
+        self._webhook_headers = dict(webhook_headers or {})
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._wake: anyio.Event | None = None
+        self._nap: tuple[float, anyio.CancelScope] | None = None
+        self._idle: anyio.Event | None = None
+        self._busy = False
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> FakeGraph:
+        if self._tg is not None:
+            raise CallflowError("this FakeGraph is already running")
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        tg.start_soon(self._dispatch, name="FakeGraph delivery")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        tg, self._tg = self._tg, None
+        try:
+            if tg is not None:
+                tg.cancel_scope.cancel()
+                await tg.__aexit__(exc_type, exc, tb)
+        finally:
+            if self._own_webhook and self._webhook is not None:
+                await self._webhook.aclose()
+                self._webhook = None
+                self._own_webhook = False
+        return None
+
+    # -- the API side ---------------------------------------------------------------------
+
+    @property
+    def transport(self) -> httpx.AsyncBaseTransport:
+        """The httpx transport that answers invite POSTs."""
+        return self._transport
+
+    def http_client(self, **kwargs: Any) -> httpx.AsyncClient:
+        """An ``httpx.AsyncClient`` on :attr:`transport`, base URL Graph's v1.0 root.
+
+        Args:
+            kwargs: passed on to ``httpx.AsyncClient``.
+
+        Returns:
+            A client the caller closes (``async with fake.http_client() as http``).
+
+        """
+        return httpx.AsyncClient(transport=self._transport, base_url=GRAPH_BASE_URL, **kwargs)
+
+    def script(self, identity_id: str, answer: Answer) -> None:
+        """Say what the participant with this identity id does when invited.
+
+        Args:
+            identity_id: a user, application or device id, or a phone number.
+            answer: :class:`Accepts`, :class:`Declines` or :class:`NeverAnswers`.
+
+        """
+        self._scripts[identity_id] = answer
+
+    def fault(self, *faults: Fault) -> None:
+        """Queue faults (see :mod:`callflow.testing._script` for what each does).
+
+        HTTP faults are taken one per POST, in the order given; notification faults
+        apply together to each new operation. Each lasts its ``times``.
+        """
+        for f in faults:
+            entry = [f, f.times]
+            if isinstance(f, HttpFault):
+                self._http_faults.append(entry)
+            else:
+                self._note_faults.append(entry)
+
+    def _next_http_fault(self) -> HttpFault | None:
+        if not self._http_faults:
+            return None
+        entry = self._http_faults[0]
+        entry[1] -= 1
+        if entry[1] == 0:
+            self._http_faults.popleft()
+        fault: HttpFault = entry[0]
+        return fault
+
+    def _next_notification_faults(self) -> list[NotificationFault]:
+        taken = []
+        for entry in self._note_faults:
+            taken.append(entry[0])
+            entry[1] -= 1
+        self._note_faults = [e for e in self._note_faults if e[1] > 0]
+        return taken
+
+    async def _handle(self, request: httpx.Request) -> httpx.Response:
+        at = self.clock.now()
+        body = _json(await request.aread())
+        match = _INVITE.fullmatch(request.url.path)
+        call_id = match.group(1) if match else None
+        bearer = request.headers.get("authorization", "").lower().startswith("bearer ")
+
+        def log(answer: str, operation: Operation | None = None) -> None:
+            self.requests.append(
+                Received(
+                    method=request.method,
+                    url=str(request.url),
+                    call_id=call_id,
+                    body=body,
+                    authorized=bearer,
+                    at=at,
+                    answer=answer,
+                    operation_id=None if operation is None else operation.id,
+                )
+            )
+
+        if request.method != "POST" or call_id is None:
+            log("404")
+            return _error(404, f"no such endpoint: {request.method} {request.url.path}")
+        fault = self._next_http_fault()
+        if isinstance(fault, DropBeforeSending):
+            log("ConnectError")
+            raise httpx.ConnectError(
+                "FakeGraph: connection dropped before sending", request=request
+            )
+        if isinstance(fault, Throttle):
+            log("429")
+            response = _error(429, "Too many requests; retry after the time in Retry-After.")
+            if fault.retry_after is not None:
+                response.headers["Retry-After"] = str(math.ceil(fault.retry_after))
+            return response
+        if isinstance(fault, Refuse):
+            log(str(fault.status))
+            return _error(fault.status, fault.message, code=fault.code)
+        problem = _problem(body)
+        if problem is not None:
+            log("400")
+            return _error(400, problem)
+        operation, early = self._take(call_id, body, at)
+        for item in early:
+            await self._send(item)
+        if isinstance(fault, FailAfterTaking):
+            log(str(fault.status), operation)
+            return _error(fault.status, "The service did not answer in time.")
+        if isinstance(fault, DropAfterTaking):
+            log("ReadError", operation)
+            raise httpx.ReadError("FakeGraph: connection dropped after the invite was taken")
+        if isinstance(fault, SlowAnswer):
+            await self.clock.sleep(fault.delay)
+        log("200", operation)
+        location = f"{GRAPH_BASE_URL}/communications/calls/{call_id}/operations/{operation.id}"
+        return httpx.Response(
+            200, headers={"Location": location}, json=_wire.response_body(operation)
+        )
+
+    def _take(
+        self, call_id: str, body: Mapping[str, Any], at: float
+    ) -> tuple[Operation, list[Outgoing]]:
+        """Create the operation and plan its notifications; return those due before the answer."""
+        if self._tg is None and not self._manual:
+            raise CallflowError(
+                "FakeGraph is not running: use `async with FakeGraph(...)`, or manual=True"
+            )
+        participants = tuple(body["participants"])
+        first = participants[0]
+        replaces, moved = first.get("replacesCallId"), first.get("participantId")
+        if replaces:
+            participants = participants[:1]  # the service reads only the first
+        op_id = self._operation_ids.popleft() if self._operation_ids else self._random_id()
+        operation = Operation(
+            id=op_id,
+            call_id=call_id,
+            client_context=body.get("clientContext"),
+            participants=participants,
+            kind=("move_meeting" if moved else "replace_p2p") if replaces else "invite",
+            replaces_call_id=replaces,
+            participant_id=moved if replaces else None,
+            taken_at=at,
+        )
+        self.operations[op_id] = operation
+        plan, before = _disturb(self._plan(operation), self._next_notification_faults())
+        outgoing = [
+            Outgoing(
+                label=label,
+                body=note,
+                due=at if before else at + offset,
+                operation_id=op_id,
+                call_id=call_id,
+            )
+            for offset, label, note in plan
+        ]
+        if before:
+            return operation, outgoing
+        for item in outgoing:
+            self._push(item)
+        return operation, []
+
+    def _random_id(self) -> str:
+        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+
+    def _answer_for(self, participant: Mapping[str, Any]) -> Answer:
+        for identity_id in sorted(_ids(participant)):
+            answer = self._scripts.get(identity_id)
+            if answer is not None:
+                return answer
+        return self.default_answer
+
+    def _plan(self, op: Operation) -> _Plan:
+        """What the service sends for ``op``: (seconds after taking it, label, body)."""
+        quirks = self.quirks
+        answers = [self._answer_for(p) for p in op.participants]
+        refusal = next((a for a in answers if not isinstance(a, Accepts)), None)
+        if refusal is not None:
+            when = refusal.after if isinstance(refusal, Declines) else self.ring_timeout
+            info = {"code": refusal.code, "subcode": refusal.subcode, "message": refusal.message}
+            return [(when, "operation", _wire.operation_notification(op, quirks, result_info=info))]
+        when = max(a.after for a in answers if isinstance(a, Accepts))
+        plan: _Plan = [
+            (when, "operation", _wire.operation_notification(op, quirks)),
+            (when + FOLLOW_UP, "roster", _wire.roster_notification(op, quirks)),
+        ]
+        original = op.replaces_call_id
+        if original is not None and op.participant_id is not None:
+            plan.append(
+                (
+                    when + 2 * FOLLOW_UP,
+                    "participant_removed",
+                    _wire.participant_removed_notification(original, op.participant_id),
+                )
+            )
+            plan.append(
+                (
+                    when + 3 * FOLLOW_UP,
+                    "source_roster",
+                    _wire.source_roster_notification(original, op.participant_id, op.participants),
+                )
+            )
+        elif original is not None:
+            plan.append(
+                (
+                    when + 2 * FOLLOW_UP,
+                    "original_terminated",
+                    _wire.call_terminated_notification(original, quirks),
+                )
+            )
+            plan.append(
+                (
+                    when + 3 * FOLLOW_UP,
+                    "original_deleted",
+                    _wire.call_deleted_notification(original),
+                )
+            )
+        return plan
+
+    # -- the callback side ----------------------------------------------------------------
+
+    def deliver_to(self, target: Target | None) -> None:
+        """Say where notifications go from now on.
+
+        Args:
+            target: a :class:`~callflow.Client` (or anything with an async
+                ``receive_notifications(body)``), a webhook URL (POSTed as JSON), an
+                async callable taking the body, or None to send them nowhere (they are
+                still logged in :attr:`sent`).
+
+        """
+        self._target = target
+
+    @property
+    def manual(self) -> bool:
+        """When True, notifications wait in :attr:`pending` for :meth:`deliver_next`."""
+        return self._manual
+
+    @manual.setter
+    def manual(self, value: bool) -> None:
+        self._manual = value
+        self._poke()
+
+    @property
+    def pending(self) -> tuple[Outgoing, ...]:
+        """The notifications planned and not yet sent, in the order they will be sent."""
+        return tuple(q.outgoing for q in sorted(self._queue))
+
+    async def deliver_next(self) -> Sent:
+        """Send the next pending notification now, and return what became of it.
+
+        On a :class:`~callflow.testing.VirtualClock` the time first moves on to the
+        notification's due time (it never goes back).
+
+        Raises:
+            CallflowError: nothing is pending.
+
+        """
+        if not self._queue:
+            raise CallflowError("FakeGraph: no notification is pending")
+        head = heapq.heappop(self._queue)
+        if isinstance(self.clock, VirtualClock):
+            self.clock.advance_to(head.due)
+            await anyio.lowlevel.checkpoint()
+        return await self._send(head.outgoing)
+
+    async def deliver_all(self) -> list[Sent]:
+        """Send every pending notification in order (see :meth:`deliver_next`)."""
+        return [await self.deliver_next() for _ in range(len(self._queue))]
+
+    async def drain(self) -> None:
+        """Wait until every planned notification has been sent.
+
+        In automatic mode this waits on the fake's clock; in manual mode it is
+        :meth:`deliver_all`.
+        """
+        if self._manual:
+            await self.deliver_all()
+            return
+        if self._tg is None:
+            raise CallflowError("FakeGraph is not running: use `async with FakeGraph(...)`")
+        while self._queue or self._busy:
+            if self._idle is None:
+                self._idle = anyio.Event()
+            await self._idle.wait()
+
+    def _push(self, outgoing: Outgoing) -> None:
+        heapq.heappush(self._queue, _Queued(outgoing.due, next(self._seq), outgoing))
+        nap = self._nap
+        if nap is not None and outgoing.due < nap[0]:
+            nap[1].cancel()
+        self._poke()
+
+    def _poke(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _dispatch(self) -> None:
+        queue = self._queue
+        while True:
+            if self._manual or not queue:
+                if self._idle is not None and not queue:
+                    self._idle.set()
+                    self._idle = None
+                self._wake = anyio.Event()
+                await self._wake.wait()
+                self._wake = None
+                continue
+            due = queue[0].due
+            delay = due - self.clock.now()
+            if delay > 0:
+                with anyio.CancelScope() as scope:
+                    self._nap = (due, scope)
+                    await self.clock.sleep(delay)
+                self._nap = None
+                continue
+            head = heapq.heappop(queue)
+            self._busy = True
+            try:
+                await self._send(head.outgoing)
+            finally:
+                self._busy = False
+
+    async def _send(self, item: Outgoing) -> Sent:
+        target = self._target
+        body = dict(item.body)
+        fields: dict[str, Any] = {}
+        at = self.clock.now()
+        try:
+            if target is None:
+                fields["to"] = "nowhere"
+            elif isinstance(target, str):
+                fields["to"] = target
+                response = await self._webhook_client().post(
+                    target,
+                    json=body,
+                    headers={"Content-Type": "application/json", **self._webhook_headers},
+                )
+                fields["status_code"] = response.status_code
+            elif isinstance(target, NotificationSink):
+                fields["to"] = "client"
+                fields["receipt"] = await target.receive_notifications(body)
+            else:
+                fields["to"] = "callable"
+                await target(body)
+        except (CallflowError, httpx.HTTPError) as exc:
+            fields["error"] = f"{type(exc).__name__}: {exc}"
+        sent = Sent(
+            label=item.label, body=item.body, at=at, operation_id=item.operation_id, **fields
+        )
+        self.sent.append(sent)
+        return sent
+
+    def _webhook_client(self) -> httpx.AsyncClient:
+        if self._webhook is None:
+            self._webhook = httpx.AsyncClient(timeout=10.0)
+            self._own_webhook = True
+        return self._webhook
+
+    def __repr__(self) -> str:
+        mode = "manual" if self._manual else ("running" if self._tg is not None else "stopped")
+        return (
+            f"<FakeGraph {mode} requests={len(self.requests)} sent={len(self.sent)} "
+            f"pending={len(self._queue)}>"
+        )
