@@ -104,14 +104,6 @@ def _labels(value: str | Iterable[str] | None) -> frozenset[str] | None:
     return labels
 
 
-def _times() -> int:
-    return attrs.field(default=1, kw_only=True, validator=_positive)
-
-
-def _only() -> frozenset[str] | None:
-    return attrs.field(default=None, kw_only=True, converter=_labels)
-
-
 # -- answers ---------------------------------------------------------------------------------
 
 
@@ -185,7 +177,7 @@ class Throttle:
     """
 
     retry_after: float | None = 1.0
-    times: int = _times()
+    times: int = attrs.field(default=1, kw_only=True, validator=_positive)
 
 
 @attrs.frozen
@@ -203,7 +195,7 @@ class Refuse:
     status: int = attrs.field(default=500, validator=_error_status)
     code: str = "InternalServerError"
     message: str = "The service failed to process the request."
-    times: int = _times()
+    times: int = attrs.field(default=1, kw_only=True, validator=_positive)
 
 
 @attrs.frozen
@@ -220,7 +212,7 @@ class FailAfterTaking:
     """
 
     status: int = attrs.field(default=503, validator=_error_status)
-    times: int = _times()
+    times: int = attrs.field(default=1, kw_only=True, validator=_positive)
 
 
 @attrs.frozen
@@ -232,7 +224,7 @@ class DropBeforeSending:
 
     """
 
-    times: int = _times()
+    times: int = attrs.field(default=1, kw_only=True, validator=_positive)
 
 
 @attrs.frozen
@@ -244,7 +236,7 @@ class DropAfterTaking:
 
     """
 
-    times: int = _times()
+    times: int = attrs.field(default=1, kw_only=True, validator=_positive)
 
 
 @attrs.frozen
@@ -258,7 +250,7 @@ class SlowAnswer:
     """
 
     delay: float = attrs.field(validator=_not_negative)
-    times: int = _times()
+    times: int = attrs.field(default=1, kw_only=True, validator=_positive)
 
 
 #: Changes the answer to one invite POST.
@@ -278,8 +270,8 @@ class DropNotifications:
 
     """
 
-    only: frozenset[str] | None = _only()
-    times: int = _times()
+    only: frozenset[str] | None = attrs.field(default=None, kw_only=True, converter=_labels)
+    times: int = attrs.field(default=1, kw_only=True, validator=_positive)
 
 
 @attrs.frozen
@@ -292,8 +284,8 @@ class DuplicateNotifications:
 
     """
 
-    only: frozenset[str] | None = _only()
-    times: int = _times()
+    only: frozenset[str] | None = attrs.field(default=None, kw_only=True, converter=_labels)
+    times: int = attrs.field(default=1, kw_only=True, validator=_positive)
 
 
 @attrs.frozen
@@ -305,7 +297,7 @@ class ReorderNotifications:
 
     """
 
-    times: int = _times()
+    times: int = attrs.field(default=1, kw_only=True, validator=_positive)
 
 
 @attrs.frozen
@@ -320,8 +312,8 @@ class DelayNotifications:
     """
 
     seconds: float = attrs.field(validator=_not_negative)
-    only: frozenset[str] | None = _only()
-    times: int = _times()
+    only: frozenset[str] | None = attrs.field(default=None, kw_only=True, converter=_labels)
+    times: int = attrs.field(default=1, kw_only=True, validator=_positive)
 
 
 @attrs.frozen
@@ -333,7 +325,7 @@ class NotifyBeforeAnswer:
 
     """
 
-    times: int = _times()
+    times: int = attrs.field(default=1, kw_only=True, validator=_positive)
 
 
 #: Changes the notifications of one operation.
