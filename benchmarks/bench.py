@@ -371,6 +371,45 @@ def row_client_invite(n: int, repeats: int) -> dict[str, Any]:
     }
 
 
+def row_concurrency(n: int, backend: str) -> dict[str, Any]:
+    """N invites in flight at once through the Client and FakeGraph, each completed."""
+    from callflow.testing import Accepts, FakeGraph
+
+    results: dict[str, float] = {}
+
+    async def run() -> None:
+        async with (
+            FakeGraph(default_answer=Accepts(after=0.0), seed=1) as fake,
+            fake.http_client() as http,
+            callflow.Client(http, token="t0ken", release_after=0.0) as client,
+        ):
+            fake.deliver_to(client)
+            done = 0
+
+            async def one(i: int) -> None:
+                nonlocal done
+                handle = await client.invite(f"call-{i}", [PARTICIPANT])
+                if await handle.wait() is InviteState.completed:
+                    done += 1
+
+            start = time.perf_counter()
+            async with anyio.create_task_group() as tg:
+                for i in range(n):
+                    tg.start_soon(one, i)
+            results["wall"] = time.perf_counter() - start
+            results["done"] = done
+
+    anyio.run(run, backend=backend)
+    assert results["done"] == n, results
+    return {
+        "row": f"{n:,} concurrent invites through Client + FakeGraph ({backend})",
+        "wall_s": results["wall"],
+        "invites_per_s": n / results["wall"],
+        "target": "all complete",
+        "met": results["done"] == n,
+    }
+
+
 ROWS_HELP = "1 create, 2 memory, 3 notification, 4 transition, 5 client.invite, 6 concurrency"
 
 
@@ -385,6 +424,8 @@ def run(quick: bool) -> list[dict[str, Any]]:
         row_transition(max(100, int(100_000 * scale)), repeats),
         row_client_invite(max(20, int(2_000 * scale)), repeats),
     ]
+    for backend in ("asyncio", "trio"):
+        rows.append(row_concurrency(max(100, int(10_000 * scale)), backend))
     return rows
 
 
