@@ -3,7 +3,9 @@
 uvicorn needs asyncio, so these tests run on asyncio only. Each starts uvicorn on an
 ephemeral port of 127.0.0.1 with its lifespan on, and shuts it down through
 ``should_exit``, as a signal would. Graph and the signing keys are ``httpx.MockTransport``
-services, as in ``test_webhook.py``; only the webhook's side is on the network.
+services, as in ``test_webhook.py``; only the webhook's side is on the network. The last
+test puts :class:`callflow.testing.FakeGraph` on the other side: it answers the invite and
+POSTs its own notifications, signed, to the served webhook.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import uvicorn
 
 import callflow
 from callflow._webhook import WebhookApp
+from callflow.testing import Accepts, FakeGraph
 from webhook_support import (
     APP_ID,
     CONFIG_URL,
@@ -26,6 +29,7 @@ from webhook_support import (
     KeyService,
     RecordingClient,
     completed,
+    example,
     graph_client,
     invite,
     token,
@@ -153,3 +157,31 @@ async def test_a_burst_of_concurrent_notifications_loses_none(
     assert [callflow.DeliveryOutcome.applied] * 200 == [d.outcome for d in deliveries]
     assert set(contexts) == {d.notification.client_context for d in deliveries}
     assert {CONFIG_URL: 1, JWKS_URL: 1} == dict(keys.requests)
+
+
+async def test_fake_graphs_signed_notifications_over_http_complete_the_invite(
+    keys: KeyService,
+) -> None:
+    spec = example()
+    fake = FakeGraph(
+        default_answer=Accepts(after=0.01),
+        webhook_headers={"Authorization": f"Bearer {token()}"},
+    )
+    async with (
+        fake,
+        fake.http_client() as graph,
+        httpx.AsyncClient(transport=httpx.MockTransport(keys.handle)) as key_http,
+    ):
+        client = callflow.Client(graph, token="graph-token")
+        async with client:
+            app = callflow.webhook_app(
+                client, app_id=APP_ID, openid_config_url=CONFIG_URL, http_client=key_http
+            )
+            async with served(app) as url:
+                fake.deliver_to(f"{url}/api/calls")
+                handle = await client.invite(spec.call_id, spec.request["participants"])
+                with anyio.fail_after(10):
+                    assert callflow.InviteState.completed == await handle.wait()
+                    await fake.drain()
+
+    assert [("operation", 202), ("roster", 202)] == [(s.label, s.status_code) for s in fake.sent]
