@@ -7,7 +7,8 @@ and no sleeping. The pytest plugin (installed with callflow) provides the fixtur
 """
 
 from ._clock import VirtualClock
-from ._fake import FOLLOW_UP, FakeGraph, NotificationSink, Outgoing, Received, Sent
+from ._delivery import NotificationSink, Outgoing, Sent
+from ._fake import FOLLOW_UP, FakeGraph, Received
 from ._scenarios import SCENARIOS, SPEC_REQUESTS, Scenario, ScenarioResult, run_scenario
 from ._script import (
     LABELS,

@@ -12,13 +12,10 @@ Theory of operation
    :mod:`callflow.testing._script`), then the roster, then for a replace_p2p the original
    call's termination and deletion, for a move_meeting the participant's removal from the
    source meeting. HTTP faults change the answer; notification faults change the plan.
-2. **The callbacks.** Planned notifications wait in a queue ordered by (due time, order
-   planned). In automatic mode one task, started by ``async with FakeGraph(...)``,
-   sleeps on the fake's :class:`~callflow._clock.Clock` until the next is due and
-   delivers it; one at a time, so the order is the same on asyncio and trio. In manual
-   mode nothing is delivered until the test says so: :attr:`FakeGraph.pending` shows the
-   queue, :meth:`FakeGraph.deliver_next` sends its head (moving a
-   :class:`~callflow.testing.VirtualClock` on to the notification's time first).
+2. **The callbacks.** Planned notifications go to a
+   :class:`~callflow.testing._delivery.Courier`, which sends each when it is due, one at
+   a time, from a task ``async with FakeGraph(...)`` starts; or, in manual mode, when
+   the test calls :meth:`FakeGraph.deliver_next`.
 
 Notifications go to a :class:`~callflow.Client` directly (``receive_notifications``), to a
 webhook URL over HTTP (a JSON POST), or to any async callable. Every request the fake got
@@ -31,30 +28,26 @@ autojump, a 60 s ring timeout takes no real time.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import json
 import math
 import random
 import re
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Final
 
 import anyio
 import anyio.abc
-import anyio.lowlevel
 import attrs
 import httpx
 
 from .._client import GRAPH_BASE_URL
 from .._clock import Clock, SystemClock
 from .._exceptions import CallflowError
-from .._switchboard import Receipt
 from . import _wire
-from ._clock import VirtualClock
+from ._delivery import Courier, Outgoing, Sent, Target
 from ._script import (
     Accepts,
     Answer,
@@ -77,7 +70,7 @@ from ._script import (
 )
 from ._wire import Operation
 
-__all__ = ["FakeGraph", "Received", "Outgoing", "Sent", "NotificationSink", "FOLLOW_UP"]
+__all__ = ["FakeGraph", "Received", "FOLLOW_UP"]
 
 #: Seconds between the operation's end and each notification that follows it.
 FOLLOW_UP: Final = 0.05
@@ -92,19 +85,6 @@ _ERROR_CODES: Final = {
     503: "ServiceUnavailable",
     504: "GatewayTimeout",
 }
-
-
-@runtime_checkable
-class NotificationSink(Protocol):
-    """Anything that takes webhook bodies the way :class:`~callflow.Client` does."""
-
-    async def receive_notifications(self, body: Mapping[str, Any]) -> Receipt:
-        """Apply one ``commsNotifications`` body."""
-        ...
-
-
-#: Where notifications go: a Client (or other sink), a webhook URL, or an async callable.
-Target = NotificationSink | str | Callable[[dict[str, Any]], Awaitable[object]]
 
 
 @attrs.frozen(kw_only=True)
@@ -137,59 +117,6 @@ class Received:
     def taken(self) -> bool:
         """True when the service took the invite (its operation runs and notifies)."""
         return self.operation_id is not None
-
-
-@attrs.frozen(kw_only=True)
-class Outgoing:
-    """A notification the fake plans to send.
-
-    Attributes:
-        label: what it is (see :data:`~callflow.testing.LABELS`).
-        body: the ``commsNotifications`` webhook body.
-        due: when it is to be sent, on the fake's clock.
-        operation_id: the operation it belongs to.
-        call_id: the call the operation invited into.
-
-    """
-
-    label: str
-    body: Mapping[str, Any]
-    due: float
-    operation_id: str
-    call_id: str
-
-
-@attrs.frozen(kw_only=True)
-class Sent:
-    """A notification the fake sent, and what became of it.
-
-    Attributes:
-        label: what it is (see :data:`~callflow.testing.LABELS`).
-        body: the ``commsNotifications`` webhook body.
-        at: when it was sent, on the fake's clock.
-        operation_id: the operation it belongs to.
-        to: ``"client"``, the webhook URL, ``"callable"``, or ``"nowhere"`` (no target).
-        status_code: the webhook's HTTP answer, when sent over HTTP.
-        receipt: the :class:`~callflow.Receipt`, when delivered to a Client.
-        error: why delivery failed, if it did.
-
-    """
-
-    label: str
-    body: Mapping[str, Any]
-    at: float
-    operation_id: str
-    to: str
-    status_code: int | None = None
-    receipt: Receipt | None = None
-    error: str | None = None
-
-
-@attrs.frozen(order=True)
-class _Queued:
-    due: float
-    seq: int
-    outgoing: Outgoing = attrs.field(eq=False, order=False)
 
 
 def _json(content: bytes) -> Any:
@@ -322,28 +249,22 @@ class FakeGraph:
         self.ring_timeout = ring_timeout
         #: Every request the fake got, oldest first.
         self.requests: list[Received] = []
-        #: Every notification the fake sent, oldest first.
-        self.sent: list[Sent] = []
         #: Every operation the fake took, by id.
         self.operations: dict[str, Operation] = {}
-        self._target: Target | None = deliver_to
-        self._manual = manual
         self._scripts: dict[str, Answer] = {}
         self._http_faults: deque[list[Any]] = deque()
         self._note_faults: list[list[Any]] = []
         self._operation_ids = deque(operation_ids)
         self._rng = random.Random(seed)  # noqa: S311 - repeatable ids, not secrets
-        self._queue: list[_Queued] = []
-        self._seq = itertools.count()
         self._transport = _Transport(self)
-        self._webhook = webhook_client
-        self._own_webhook = False
-        self._webhook_headers = dict(webhook_headers or {})
+        self._courier = Courier(
+            self.clock,
+            target=deliver_to,
+            manual=manual,
+            webhook_client=webhook_client,
+            webhook_headers=webhook_headers,
+        )
         self._tg: anyio.abc.TaskGroup | None = None
-        self._wake: anyio.Event | None = None
-        self._nap: tuple[float, anyio.CancelScope] | None = None
-        self._idle: anyio.Event | None = None
-        self._busy = False
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -353,7 +274,7 @@ class FakeGraph:
         tg = anyio.create_task_group()
         await tg.__aenter__()
         self._tg = tg
-        tg.start_soon(self._dispatch, name="FakeGraph delivery")
+        tg.start_soon(self._courier.run, name="FakeGraph delivery")
         return self
 
     async def __aexit__(
@@ -368,10 +289,7 @@ class FakeGraph:
                 tg.cancel_scope.cancel()
                 await tg.__aexit__(exc_type, exc, tb)
         finally:
-            if self._own_webhook and self._webhook is not None:
-                await self._webhook.aclose()
-                self._webhook = None
-                self._own_webhook = False
+            await self._courier.aclose()
         return None
 
     # -- the API side ---------------------------------------------------------------------
@@ -479,7 +397,7 @@ class FakeGraph:
             return _error(400, problem)
         operation, early = self._take(call_id, body, at)
         for item in early:
-            await self._send(item)
+            await self._courier.send(item)
         if isinstance(fault, FailAfterTaking):
             log(str(fault.status), operation)
             return _error(fault.status, "The service did not answer in time.")
@@ -498,7 +416,7 @@ class FakeGraph:
         self, call_id: str, body: Mapping[str, Any], at: float
     ) -> tuple[Operation, list[Outgoing]]:
         """Create the operation and plan its notifications; return those due before the answer."""
-        if self._tg is None and not self._manual:
+        if self._tg is None and not self._courier.manual:
             raise CallflowError(
                 "FakeGraph is not running: use `async with FakeGraph(...)`, or manual=True"
             )
@@ -533,7 +451,7 @@ class FakeGraph:
         if before:
             return operation, outgoing
         for item in outgoing:
-            self._push(item)
+            self._courier.plan(item)
         return operation, []
 
     def _random_id(self) -> str:
@@ -605,22 +523,26 @@ class FakeGraph:
                 still logged in :attr:`sent`).
 
         """
-        self._target = target
+        self._courier.target = target
+
+    @property
+    def sent(self) -> list[Sent]:
+        """Every notification the fake sent, oldest first, with what became of it."""
+        return self._courier.sent
 
     @property
     def manual(self) -> bool:
         """When True, notifications wait in :attr:`pending` for :meth:`deliver_next`."""
-        return self._manual
+        return self._courier.manual
 
     @manual.setter
     def manual(self, value: bool) -> None:
-        self._manual = value
-        self._poke()
+        self._courier.manual = value
 
     @property
     def pending(self) -> tuple[Outgoing, ...]:
         """The notifications planned and not yet sent, in the order they will be sent."""
-        return tuple(q.outgoing for q in sorted(self._queue))
+        return self._courier.pending
 
     async def deliver_next(self) -> Sent:
         """Send the next pending notification now, and return what became of it.
@@ -632,110 +554,29 @@ class FakeGraph:
             CallflowError: nothing is pending.
 
         """
-        if not self._queue:
-            raise CallflowError("FakeGraph: no notification is pending")
-        head = heapq.heappop(self._queue)
-        if isinstance(self.clock, VirtualClock):
-            self.clock.advance_to(head.due)
-            await anyio.lowlevel.checkpoint()
-        return await self._send(head.outgoing)
+        return await self._courier.deliver_next()
 
     async def deliver_all(self) -> list[Sent]:
         """Send every pending notification in order (see :meth:`deliver_next`)."""
-        return [await self.deliver_next() for _ in range(len(self._queue))]
+        return await self._courier.deliver_all()
 
     async def drain(self) -> None:
         """Wait until every planned notification has been sent.
 
         In automatic mode this waits on the fake's clock; in manual mode it is
         :meth:`deliver_all`.
+
+        Raises:
+            CallflowError: automatic mode, and the fake is not running.
+
         """
-        if self._manual:
-            await self.deliver_all()
-            return
-        if self._tg is None:
+        if self._tg is None and not self.manual:
             raise CallflowError("FakeGraph is not running: use `async with FakeGraph(...)`")
-        while self._queue or self._busy:
-            if self._idle is None:
-                self._idle = anyio.Event()
-            await self._idle.wait()
-
-    def _push(self, outgoing: Outgoing) -> None:
-        heapq.heappush(self._queue, _Queued(outgoing.due, next(self._seq), outgoing))
-        nap = self._nap
-        if nap is not None and outgoing.due < nap[0]:
-            nap[1].cancel()
-        self._poke()
-
-    def _poke(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
-
-    async def _dispatch(self) -> None:
-        queue = self._queue
-        while True:
-            if self._manual or not queue:
-                if self._idle is not None and not queue:
-                    self._idle.set()
-                    self._idle = None
-                self._wake = anyio.Event()
-                await self._wake.wait()
-                self._wake = None
-                continue
-            due = queue[0].due
-            delay = due - self.clock.now()
-            if delay > 0:
-                with anyio.CancelScope() as scope:
-                    self._nap = (due, scope)
-                    await self.clock.sleep(delay)
-                self._nap = None
-                continue
-            head = heapq.heappop(queue)
-            self._busy = True
-            try:
-                await self._send(head.outgoing)
-            finally:
-                self._busy = False
-
-    async def _send(self, item: Outgoing) -> Sent:
-        target = self._target
-        body = dict(item.body)
-        fields: dict[str, Any] = {}
-        at = self.clock.now()
-        try:
-            if target is None:
-                fields["to"] = "nowhere"
-            elif isinstance(target, str):
-                fields["to"] = target
-                response = await self._webhook_client().post(
-                    target,
-                    json=body,
-                    headers={"Content-Type": "application/json", **self._webhook_headers},
-                )
-                fields["status_code"] = response.status_code
-            elif isinstance(target, NotificationSink):
-                fields["to"] = "client"
-                fields["receipt"] = await target.receive_notifications(body)
-            else:
-                fields["to"] = "callable"
-                await target(body)
-        except (CallflowError, httpx.HTTPError) as exc:
-            fields["error"] = f"{type(exc).__name__}: {exc}"
-        sent = Sent(
-            label=item.label, body=item.body, at=at, operation_id=item.operation_id, **fields
-        )
-        self.sent.append(sent)
-        return sent
-
-    def _webhook_client(self) -> httpx.AsyncClient:
-        if self._webhook is None:
-            self._webhook = httpx.AsyncClient(timeout=10.0)
-            self._own_webhook = True
-        return self._webhook
+        await self._courier.drain()
 
     def __repr__(self) -> str:
-        mode = "manual" if self._manual else ("running" if self._tg is not None else "stopped")
+        mode = "manual" if self.manual else ("running" if self._tg is not None else "stopped")
         return (
             f"<FakeGraph {mode} requests={len(self.requests)} sent={len(self.sent)} "
-            f"pending={len(self._queue)}>"
+            f"pending={len(self._courier)}>"
         )

@@ -29,7 +29,8 @@ from .._machine import InviteKind, InviteState
 from .._retry import RetryPolicy
 from .._trace import MemoryRecorder
 from ._clock import VirtualClock
-from ._fake import FakeGraph, Received, Sent
+from ._delivery import Sent
+from ._fake import FakeGraph, Received
 from ._script import Answer, Declines, Fault, Quirks, Throttle
 
 __all__ = ["Scenario", "ScenarioResult", "SPEC_REQUESTS", "SCENARIOS", "run_scenario"]
