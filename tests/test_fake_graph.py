@@ -8,6 +8,7 @@ JSON type, and the paths, ids and statuses callflow routes on are the spec's own
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +16,7 @@ import httpx
 import pytest
 
 import callflow
+import callflow.testing
 from callflow import DeliveryOutcome, InviteState, NotificationKind
 from callflow.testing import (
     FOLLOW_UP,
@@ -589,3 +591,13 @@ async def test_leaving_manual_mode_delivers_what_is_pending(
     assert InviteState.completed == await handle.wait()
     await fake_graph.drain()
     assert [] == list(fake_graph.pending)
+
+
+def test_callflow_testing_all_names_everything_it_offers() -> None:
+    offered = {
+        name
+        for name, value in vars(callflow.testing).items()
+        if not name.startswith("_") and not inspect.ismodule(value)
+    }
+
+    assert offered == set(callflow.testing.__all__)

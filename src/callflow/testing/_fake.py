@@ -403,7 +403,9 @@ class FakeGraph:
             return _error(fault.status, "The service did not answer in time.")
         if isinstance(fault, DropAfterTaking):
             log("ReadError", operation)
-            raise httpx.ReadError("FakeGraph: connection dropped after the invite was taken")
+            raise httpx.ReadError(
+                "FakeGraph: connection dropped after the invite was taken", request=request
+            )
         if isinstance(fault, SlowAnswer):
             await self.clock.sleep(fault.delay)
         log("200", operation)
