@@ -63,6 +63,7 @@ __all__ = [
     "sequence_diagram",
     "trace_sequence_diagram",
     "spec_flow",
+    "spec_flows",
     "write_diagrams",
     "write_trace",
     "TracedInvite",
@@ -682,6 +683,36 @@ def spec_flow(
     return messages
 
 
+def spec_flows() -> dict[str, list[Message]]:
+    """Each spec example's message flow, played against the embedded fake service.
+
+    The spec's requests (examples 1 to 5, embedded in :mod:`callflow.testing`) are sent to
+    :class:`~callflow.testing.FakeGraph` with the spec's quirks on, on a virtual clock;
+    what the fake answered and sent, shaped like the spec's JSON, is drawn with
+    :func:`spec_flow`. It includes the teardown notifications the spec's text promises
+    but does not print. Deterministic: the same flows every run.
+
+    Returns:
+        ``{"example-1": [...], ..., "example-5": [...]}``.
+
+    """
+    import anyio
+
+    from .testing import SCENARIOS, run_scenario
+
+    flows: dict[str, list[Message]] = {}
+    for scenario in SCENARIOS:
+        if not scenario.name.startswith("example "):
+            continue
+        result = anyio.run(run_scenario, scenario)
+        post = result.requests[0]
+        response = next(e["body"] for e in result.events if e["type"] == "response")
+        path = f"/communications/calls/{post.call_id}/participants/invite"
+        flow = spec_flow(path, post.body, response, [sent.body for sent in result.sent])
+        flows[scenario.name.replace(" ", "-")] = flow
+    return flows
+
+
 # --- files ---------------------------------------------------------------------------------
 
 _NO_FLOWS: Final[Mapping[str, Sequence[Message]]] = MappingProxyType({})
@@ -895,7 +926,7 @@ def main(argv: Sequence[str], *, load_trace: TraceLoader | None = None) -> int:
     formats = args.formats or FORMATS
     try:
         if args.trace is None:
-            written = write_diagrams(args.out, formats=formats)
+            written = write_diagrams(args.out, formats=formats, flows=spec_flows())
         elif load_trace is None:
             parser.print_usage(sys.stderr)
             print("callflow diagrams: --trace is not available here", file=sys.stderr)
