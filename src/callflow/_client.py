@@ -78,13 +78,15 @@ class InviteHandle:
     as it happens (from the first, so none is missed).
     """
 
-    __slots__ = ("_changed", "_client", "_closed", "invite")
+    __slots__ = ("_changed", "_client", "_closed", "_reported", "invite")
 
     def __init__(self, client: Client, invite: Invite) -> None:
         self._client = client
         self.invite = invite
         self._changed: anyio.Event | None = None
         self._closed = False
+        #: How many of the invite's steps the Client has already reported (on_state).
+        self._reported = 0
 
     @property
     def state(self) -> InviteState:
@@ -340,10 +342,9 @@ class Client:
         if receipt.deliveries:
             self._after(receipt)
         self._arm(invite.deadline)
-        before = len(invite._steps)
         await self._send(invite)
         self.switchboard.note_response(invite, at=self.clock.now())
-        self._changed(invite, before)
+        self._changed(invite)
         self._arm(invite.deadline)
         return handle
 
@@ -520,6 +521,9 @@ class Client:
         notifications = parse_notifications(body)
         receipt = self.switchboard.receive(notifications, at=self.clock.now())
         self._after(receipt)
+        # An invite may have moved to a state with a nearer deadline, or a notification
+        # may wait in the backlog to age out: the timer must wake for it.
+        self._arm(self.switchboard.next_deadline())
         await anyio.lowlevel.checkpoint()
         return receipt
 
@@ -539,7 +543,7 @@ class Client:
         for delivery in receipt.deliveries:
             invite = delivery.invite
             if delivery.moved and invite is not None:
-                self._changed(invite, None)
+                self._changed(invite)
             elif delivery.outcome in _UNHEARD:
                 level = (
                     logging.INFO if delivery.outcome is DeliveryOutcome.late else logging.WARNING
@@ -568,22 +572,30 @@ class Client:
             for key, n in notes.items():
                 self._call(n.call_id, self.on_roster, (n, tuple(rosters[key])))
         for invite in receipt.timed_out:
-            self._changed(invite, None)
+            self._changed(invite)
 
     def _handle_of(self, invite: Invite | None) -> InviteHandle | None:
         return None if invite is None else self._handles.get(invite.client_context)
 
-    def _changed(self, invite: Invite, since: int | None) -> None:
+    def _changed(self, invite: Invite) -> None:
+        """Report the steps the invite took since last time, and wake its waiters.
+
+        Each step is reported once, whatever moved it: a notification that beat the
+        POST's answer, or one body that moved the invite twice.
+        """
         handle = self._handles.get(invite.client_context)
         if handle is None:
             return
+        steps = invite._steps
+        new = steps[handle._reported :]
+        if not new:
+            return
+        handle._reported = len(steps)
         if self.on_state is not None:
-            steps = invite._steps
-            new = steps[since:] if since is not None else steps[-1:]
             for step in new:
                 if not step.ignored and step.dest is not step.source:
                     self._call(invite.call_id, self.on_state, (handle, step))
-        if invite.is_finished:
+        if any(step.dest.is_terminal and not step.ignored for step in new):
             logger.info(
                 "invite %s (operation %s): %s%s",
                 invite.client_context,
