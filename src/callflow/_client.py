@@ -271,7 +271,9 @@ class Client:
         try:
             if tg is not None:
                 tg.cancel_scope.cancel()
-                await tg.__aexit__(exc_type, exc, tb)
+                # The body's exception is not the task group's: it goes on as raised
+                # (InviteFailed stays InviteFailed), not wrapped in an ExceptionGroup.
+                await tg.__aexit__(None, None, None)
         finally:
             for handle in self._handles.values():
                 if not handle.invite.is_finished:
