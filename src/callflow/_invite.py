@@ -46,12 +46,12 @@ import re
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 import attrs
 
 from ._exceptions import InviteError, NotificationError
-from ._machine import TABLES, InviteKind, InviteState, Trigger
+from ._machine import TABLES, TERMINAL_STATES, InviteKind, InviteState, Trigger
 from ._models import (
     IdentitySet,
     InvitationParticipantInfo,
@@ -75,6 +75,7 @@ __all__ = [
 MAX_PARTICIPANTS: Final = 5
 MAX_CLIENT_CONTEXT: Final = 256
 _OBSERVED: Final = "observed"
+_TERMINAL: Final = TERMINAL_STATES
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 
 
@@ -150,9 +151,11 @@ class Failure:
         )
 
 
-@attrs.frozen(kw_only=True)
-class Step:
+class Step(NamedTuple):
     """One transition of an invite's history (or one absorbed input, ``ignored``).
+
+    An immutable record (a named tuple: every transition makes one, so it is the
+    cheapest immutable record Python has).
 
     Attributes:
         trigger: what moved it.
@@ -535,10 +538,11 @@ class Invite:
         elif fingerprint in seen:
             return Outcome.duplicate
         kind = notification.kind
+        terminal = self.state in _TERMINAL
         operation = None
         if (
             kind is NotificationKind.operation
-            and not self.state.is_terminal
+            and not terminal
             and (
                 trigger is Trigger.operation_failed
                 or notification.resource_data.get("resultInfo") is not None
@@ -549,8 +553,8 @@ class Invite:
             operation = notification.operation
         seen.add(fingerprint)
         at = time.monotonic() if at is None else at
-        cause = f"notification {notification.describe()}"
-        if self.state.is_terminal:
+        cause = "notification " + notification.describe()
+        if terminal:
             self._absorb(trigger, cause, at)
             return Outcome.late
         if kind is NotificationKind.operation:

@@ -31,7 +31,8 @@ from __future__ import annotations
 import enum
 import json
 import re
-from collections.abc import Mapping
+import types
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import attrs
@@ -63,6 +64,9 @@ _OPERATION_TYPE = "#microsoft.graph.inviteparticipantsoperation"
 _CALL_TYPE = "#microsoft.graph.call"
 # .../(app|communications)/calls/{call}[/{rest}], with or without scheme, host and version.
 _RESOURCE = re.compile(r"(?:^|/)(?:app|communications)/calls/([^/?#]+)(?:/([^?#]*))?")
+
+
+_NOTHING: Final[Mapping[str, Any]] = types.MappingProxyType({})
 
 
 class NotificationKind(str, enum.Enum):
@@ -120,9 +124,19 @@ class CommsNotification:
     status: OperationStatus | None = None
     participant_id: str | None = None
     resource_data: Any = None
-    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+    raw: Mapping[str, Any] = attrs.field(default=_NOTHING, repr=False)
     path: str = attrs.field(default="$", repr=False)
-    _cache: dict[str, Any] = attrs.field(factory=dict, repr=False, alias="_cache")
+    _cache: dict[str, Any] | None = attrs.field(default=None, repr=False, alias="_cache")
+
+    def _cached(self, key: str, build: Callable[[], Any]) -> Any:
+        """Build a nested model once; the notification itself stays frozen."""
+        cache = self._cache
+        if cache is None:
+            cache = {}
+            object.__setattr__(self, "_cache", cache)
+        if key not in cache:
+            cache[key] = build()
+        return cache[key]
 
     @property
     def operation(self) -> InviteParticipantsOperation | None:
@@ -134,11 +148,12 @@ class CommsNotification:
         """
         if self.kind is not NotificationKind.operation:
             return None
-        if "operation" not in self._cache:
-            self._cache["operation"] = InviteParticipantsOperation.from_json(
+        op: InviteParticipantsOperation = self._cached(
+            "operation",
+            lambda: InviteParticipantsOperation.from_json(
                 self.resource_data, f"{self.path}.resourceData"
-            )
-        op: InviteParticipantsOperation = self._cache["operation"]
+            ),
+        )
         return op
 
     @property
@@ -157,13 +172,14 @@ class CommsNotification:
         """
         if self.kind is not NotificationKind.roster:
             return ()
-        if "participants" not in self._cache:
-            base = f"{self.path}.resourceData"
-            self._cache["participants"] = tuple(
+        base = f"{self.path}.resourceData"
+        found: tuple[Participant, ...] = self._cached(
+            "participants",
+            lambda: tuple(
                 Participant.from_json(item, f"{base}[{i}]")
                 for i, item in enumerate(self.resource_data)
-            )
-        found: tuple[Participant, ...] = self._cache["participants"]
+            ),
+        )
         return found
 
     @property
@@ -181,8 +197,9 @@ class CommsNotification:
 
     def describe(self) -> str:
         """A short human description: ``deleted /communications/calls/X/... (completed)``."""
-        text = f"{self.kind.value} {self.change_type} {self.resource}"
-        return f"{text} ({self.status.value})" if self.status is not None else text
+        status = self.status
+        text = f"{self.kind._value_} {self.change_type} {self.resource}"
+        return text if status is None else f"{text} ({status._value_})"
 
 
 def _loads(body: bytes | bytearray | memoryview | str, max_bytes: int) -> Any:
@@ -193,7 +210,7 @@ def _loads(body: bytes | bytearray | memoryview | str, max_bytes: int) -> Any:
         text = body
     else:
         try:
-            text = bytes(body).decode("utf-8")
+            text = (body if isinstance(body, bytes) else bytes(body)).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise NotificationError(f"body is not UTF-8 (byte {exc.start})") from None
     try:
@@ -208,11 +225,18 @@ def _loads(body: bytes | bytearray | memoryview | str, max_bytes: int) -> Any:
         raise NotificationError(f"invalid JSON: {exc}") from None
 
 
-def _opt_str(data: Mapping[str, Any], key: str, path: str) -> str | None:
+def _opt_str(data: Mapping[str, Any], key: str, path: str, within: str = "") -> str | None:
     value = data.get(key)
     if value is None or isinstance(value, str):
         return value
-    raise NotificationError(f"expected a string, got {type_name(value)}", path=f"{path}.{key}")
+    raise NotificationError(
+        f"expected a string, got {type_name(value)}", path=f"{path}{within}.{key}"
+    )
+
+
+_DATA = ".resourceData"
+#: ``$.value[i]`` for every index a body may have, made once.
+_ITEM_PATHS: Final = tuple(f"$.value[{i}]" for i in range(MAX_NOTIFICATIONS))
 
 
 def _classify(item: Any, path: str) -> CommsNotification:
@@ -244,7 +268,7 @@ def _classify(item: Any, path: str) -> CommsNotification:
         "raw": item,
         "path": path,
     }
-    data_path = f"{path}.resourceData"
+    data_path = path + _DATA
 
     if isinstance(data, dict):
         odata = data.get("@odata.type")
@@ -258,24 +282,24 @@ def _classify(item: Any, path: str) -> CommsNotification:
             else ("status" in data and segments[:1] == ["operations"])
         )
         if is_operation:
-            status_text = _opt_str(data, "status", data_path)
+            status_text = _opt_str(data, "status", path, _DATA)
             status = None if status_text is None else OperationStatus.parse(status_text)
             if status_text is not None and status is None:
                 raise NotificationError(
                     f"unknown operation status {status_text!r}", path=f"{data_path}.status"
                 )
-            operation_id = _opt_str(data, "id", data_path)
+            operation_id = _opt_str(data, "id", path, _DATA)
             if operation_id is None and len(segments) == 2 and segments[1] != "participants":
                 operation_id = segments[1]  # id in the path but not in the body
             return CommsNotification(
                 kind=NotificationKind.operation,
                 operation_id=operation_id,
-                client_context=_opt_str(data, "clientContext", data_path),
+                client_context=_opt_str(data, "clientContext", path, _DATA),
                 status=status,
                 **common,
             )
         if call_id is not None and not segments and (odata is None or odata == _CALL_TYPE):
-            state = _opt_str(data, "state", data_path)
+            state = _opt_str(data, "state", path, _DATA)
             ended = change_type == "deleted" or state == "terminated"
             kind = NotificationKind.call_ended if ended else NotificationKind.call_updated
             return CommsNotification(kind=kind, **common)
@@ -350,4 +374,4 @@ def parse_notifications(
             f"{len(items)} notifications is over the limit of {MAX_NOTIFICATIONS}",
             path="$.value",
         )
-    return tuple(_classify(item, f"$.value[{i}]") for i, item in enumerate(items))
+    return tuple(_classify(item, _ITEM_PATHS[i]) for i, item in enumerate(items))

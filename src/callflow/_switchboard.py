@@ -35,7 +35,7 @@ import itertools
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import attrs
 
@@ -68,10 +68,13 @@ class Deadlines:
 
     def for_state(self, state: InviteState) -> float | None:
         """Seconds allowed in ``state``; None for terminal states."""
-        if state.is_terminal:
-            return None
-        seconds: float = getattr(self, state.value)
-        return seconds
+        if state is InviteState.requested:
+            return self.requested
+        if state is InviteState.running:
+            return self.running
+        if state is InviteState.tearing_down_original:
+            return self.tearing_down_original
+        return None
 
 
 class DeliveryOutcome(str, enum.Enum):
@@ -89,9 +92,8 @@ class DeliveryOutcome(str, enum.Enum):
         return self.value
 
 
-@attrs.frozen(kw_only=True)
-class Delivery:
-    """One notification's fate.
+class Delivery(NamedTuple):
+    """One notification's fate (an immutable record; one is made per notification).
 
     Attributes:
         notification: the notification.
@@ -155,6 +157,7 @@ _OUTCOMES: Final = {
 }
 
 _Key = tuple[str, str]
+_MOVES: Final = {(a, b): f"{a.value} -> {b.value}" for a in InviteState for b in InviteState}
 
 
 @attrs.define(eq=False)
@@ -420,7 +423,7 @@ class Switchboard:
                 outcome=_OUTCOMES[outcome],
                 invite=invite,
                 moved=moved,
-                reason=f"{before.value} -> {invite.state.value}" if moved else outcome.value,
+                reason=_MOVES[before, invite.state] if moved else outcome._value_,
             )
         )
         return outcome
