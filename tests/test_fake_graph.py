@@ -601,3 +601,9 @@ def test_callflow_testing_all_names_everything_it_offers() -> None:
     }
 
     assert offered == set(callflow.testing.__all__)
+
+
+async def test_an_exception_inside_the_fake_graph_block_comes_out_unchanged() -> None:
+    with pytest.raises(callflow.InviteError):
+        async with FakeGraph():
+            raise callflow.InviteError("raised in the block")

@@ -287,7 +287,8 @@ class FakeGraph:
         try:
             if tg is not None:
                 tg.cancel_scope.cancel()
-                await tg.__aexit__(exc_type, exc, tb)
+                # The block's own exception goes on unchanged (not in an ExceptionGroup).
+                await tg.__aexit__(None, None, None)
         finally:
             await self._courier.aclose()
         return None
