@@ -47,6 +47,7 @@ from ._models import InvitationParticipantInfo
 from ._notifications import CommsNotification, NotificationKind, parse_notifications
 from ._retry import RetryPolicy
 from ._switchboard import Deadlines, Delivery, DeliveryOutcome, Receipt, Switchboard
+from ._tasks import start_background, stop_background
 from ._tokens import TokenSource, resolve_token
 from ._trace import RECORDED_HEADERS, Recorder
 
@@ -255,10 +256,7 @@ class Client:
         # Absolute URLs: the client's own base_url when it has one, else ours. (httpx
         # parses a relative URL twice to merge it; an absolute one once.)
         self._root = str(self._http.base_url).rstrip("/") or self.base_url
-        tg = anyio.create_task_group()
-        await tg.__aenter__()
-        self._tg = tg
-        tg.start_soon(self._timer_loop, name="callflow timer")
+        self._tg = await start_background(self._timer_loop, "callflow timer")
         return self
 
     async def __aexit__(
@@ -269,11 +267,8 @@ class Client:
     ) -> bool | None:
         tg, self._tg = self._tg, None
         try:
-            if tg is not None:
-                tg.cancel_scope.cancel()
-                # The body's exception is not the task group's: it goes on as raised
-                # (InviteFailed stays InviteFailed), not wrapped in an ExceptionGroup.
-                await tg.__aexit__(None, None, None)
+            # The body's exception goes on as raised (InviteFailed stays InviteFailed).
+            await stop_background(tg)
         finally:
             for handle in self._handles.values():
                 if not handle.invite.is_finished:

@@ -46,6 +46,7 @@ import httpx
 from .._client import GRAPH_BASE_URL
 from .._clock import Clock, SystemClock
 from .._exceptions import CallflowError
+from .._tasks import start_background, stop_background
 from . import _wire
 from ._delivery import Courier, Outgoing, Sent, Target
 from ._script import (
@@ -271,10 +272,7 @@ class FakeGraph:
     async def __aenter__(self) -> FakeGraph:
         if self._tg is not None:
             raise CallflowError("this FakeGraph is already running")
-        tg = anyio.create_task_group()
-        await tg.__aenter__()
-        self._tg = tg
-        tg.start_soon(self._courier.run, name="FakeGraph delivery")
+        self._tg = await start_background(self._courier.run, "FakeGraph delivery")
         return self
 
     async def __aexit__(
@@ -285,10 +283,7 @@ class FakeGraph:
     ) -> bool | None:
         tg, self._tg = self._tg, None
         try:
-            if tg is not None:
-                tg.cancel_scope.cancel()
-                # The block's own exception goes on unchanged (not in an ExceptionGroup).
-                await tg.__aexit__(None, None, None)
+            await stop_background(tg)  # the block's own exception goes on unchanged
         finally:
             await self._courier.aclose()
         return None
