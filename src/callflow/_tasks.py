@@ -16,7 +16,9 @@ import anyio.abc
 __all__ = ["start_background", "stop_background"]
 
 
-async def start_background(task: Callable[[], Awaitable[object]], name: str) -> anyio.abc.TaskGroup:
+async def start_background(
+    task: Callable[[], Coroutine[Any, Any, object]], name: str
+) -> anyio.abc.TaskGroup:
     """Open a task group outside any ``async with`` and start ``task`` in it."""
     tg = anyio.create_task_group()
     await tg.__aenter__()
