@@ -432,7 +432,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
 def render(rows: list[dict[str, Any]]) -> str:
     """The rows as a Markdown table."""
     lines = [
-        "| benchmark | callflow | baseline | ratio | target | met |",
+        "| benchmark | callflow | baseline | callflow ÷ baseline | target | met |",
         "|---|---|---|---|---|---|",
     ]
     for row in rows:
