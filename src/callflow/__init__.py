@@ -16,7 +16,7 @@ from ._exceptions import (
     NotificationError,
     WebhookAuthError,
 )
-from ._invite import Failure, FailureReason, HttpRequest, Invite, Outcome, Step
+from ._invite import Invite
 from ._machine import InviteKind, InviteState, Trigger
 from ._models import (
     Identity,
@@ -31,6 +31,7 @@ from ._models import (
     ResultInfo,
 )
 from ._notifications import CommsNotification, NotificationKind, parse_notifications
+from ._records import Failure, FailureReason, HttpRequest, Outcome, Step
 from ._retry import RetryPolicy
 from ._switchboard import Deadlines, Delivery, DeliveryOutcome, Receipt, Switchboard
 from ._tokens import GRAPH_SCOPE, TokenCredential, TokenSource

@@ -36,8 +36,9 @@ import anyio
 
 from . import __version__
 from ._exceptions import CallflowError
-from ._invite import Invite, Step
+from ._invite import Invite
 from ._notifications import parse_notifications
+from ._records import Step
 from ._trace import JsonlRecorder, TraceError, read_trace, replay
 from .testing import SCENARIOS, ScenarioResult, run_scenario
 

@@ -41,10 +41,11 @@ import httpx
 
 from ._clock import Clock, SystemClock
 from ._exceptions import CallflowError, InviteFailed, NotificationError
-from ._invite import Failure, Invite, Step
+from ._invite import Invite
 from ._machine import InviteState
 from ._models import InvitationParticipantInfo
 from ._notifications import CommsNotification, NotificationKind, parse_notifications
+from ._records import Failure, Step
 from ._retry import RetryPolicy
 from ._switchboard import Deadlines, Delivery, DeliveryOutcome, Receipt, Switchboard
 from ._tasks import start_background, stop_background

@@ -20,8 +20,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._invite import Failure, Step
     from ._models import ResultInfo
+    from ._records import Failure, Step
 
 __all__ = [
     "CallflowError",

@@ -33,6 +33,11 @@ Inputs a terminal invite receives are absorbed: no exception, no change, and a s
 :attr:`~callflow.CommsNotification.fingerprint`) is a duplicate: it changes nothing and is
 not recorded.
 
+What an invite hands out (the :class:`~callflow.HttpRequest` it asks for, its
+:class:`~callflow.Step` history, its :class:`~callflow.Failure`, the
+:class:`~callflow.Outcome` of a notification) are values defined in
+:mod:`callflow._records`.
+
 An invite's state is a plain record: :meth:`Invite.to_dict` / :meth:`Invite.from_dict`
 round-trip it, so it can be kept outside the process.
 """
@@ -40,15 +45,12 @@ round-trip it, so it can be kept outside the process.
 from __future__ import annotations
 
 import contextlib
-import enum
 import json
 import re
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final, Literal, NamedTuple
-
-import attrs
+from typing import Any, Final, Literal
 
 from ._exceptions import InviteError, NotificationError
 from ._machine import TABLES, TERMINAL_STATES, InviteKind, InviteState, Trigger
@@ -60,176 +62,15 @@ from ._models import (
     ResultInfo,
 )
 from ._notifications import CommsNotification, NotificationKind
+from ._records import Failure, FailureReason, HttpRequest, Outcome, Step
 
-__all__ = [
-    "Invite",
-    "HttpRequest",
-    "Step",
-    "Failure",
-    "FailureReason",
-    "Outcome",
-    "MAX_PARTICIPANTS",
-    "MAX_CLIENT_CONTEXT",
-]
+__all__ = ["Invite", "MAX_PARTICIPANTS", "MAX_CLIENT_CONTEXT"]
 
 MAX_PARTICIPANTS: Final = 5
 MAX_CLIENT_CONTEXT: Final = 256
 _OBSERVED: Final = "observed"
 _TERMINAL: Final = TERMINAL_STATES
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
-
-
-class FailureReason(str, enum.Enum):
-    """Why an invite failed."""
-
-    http_error = "http_error"  # the service refused the POST
-    operation_failed = "operation_failed"  # the operation's status became failed
-    timeout = "timeout"  # a state's deadline passed
-    outcome_unknown = "outcome_unknown"  # the POST's answer was lost and nothing followed
-    call_ended = "call_ended"  # the call itself ended first
-    unreachable = "unreachable"  # the POST could not be sent at all
-
-    def __str__(self) -> str:
-        return self.value
-
-
-@attrs.frozen(kw_only=True)
-class Failure:
-    """Why an invite failed: the reason, and what the service said.
-
-    Attributes:
-        reason: a :class:`FailureReason`.
-        message: one human sentence.
-        status_code: the HTTP status of the refused POST.
-        error_code: Graph's ``error.code`` of the refused POST.
-        error_message: Graph's ``error.message`` of the refused POST.
-        result_info: the failed operation's ``resultInfo``.
-
-    """
-
-    reason: FailureReason
-    message: str
-    status_code: int | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    result_info: ResultInfo | None = None
-
-    def describe(self) -> str:
-        """The message, with what the service said."""
-        parts = [f"{self.reason}: {self.message}"]
-        if self.status_code is not None:
-            parts.append(f"HTTP {self.status_code}")
-        if self.error_code:
-            parts.append(f"{self.error_code}: {self.error_message or ''}".rstrip(": "))
-        if self.result_info is not None:
-            ri = self.result_info
-            parts.append(f"resultInfo {ri.code}/{ri.subcode} {ri.message or ''}".rstrip())
-        return "; ".join(parts)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A plain, JSON-ready record."""
-        return {
-            "reason": self.reason.value,
-            "message": self.message,
-            "status_code": self.status_code,
-            "error_code": self.error_code,
-            "error_message": self.error_message,
-            "result_info": None if self.result_info is None else self.result_info.to_json(),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Failure:
-        """The inverse of :meth:`to_dict`."""
-        info = data.get("result_info")
-        return cls(
-            reason=FailureReason(data["reason"]),
-            message=data["message"],
-            status_code=data.get("status_code"),
-            error_code=data.get("error_code"),
-            error_message=data.get("error_message"),
-            result_info=None if info is None else ResultInfo.from_json(info),
-        )
-
-
-class Step(NamedTuple):
-    """One transition of an invite's history (or one absorbed input, ``ignored``).
-
-    An immutable record (a named tuple: every transition makes one, so it is the
-    cheapest immutable record Python has).
-
-    Attributes:
-        trigger: what moved it.
-        source: the state before.
-        dest: the state after (equal to ``source`` for an ignored or noted input).
-        cause: what caused it, in words ("HTTP 200 (Running)", "notification ...").
-        at: when, on the clock of whoever fed the input.
-        ignored: True when the input was absorbed and changed nothing.
-
-    """
-
-    trigger: Trigger
-    source: InviteState
-    dest: InviteState
-    cause: str
-    at: float
-    ignored: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        """A plain, JSON-ready record."""
-        return {
-            "trigger": self.trigger.value,
-            "source": self.source.value,
-            "dest": self.dest.value,
-            "cause": self.cause,
-            "at": self.at,
-            "ignored": self.ignored,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Step:
-        """The inverse of :meth:`to_dict`."""
-        return cls(
-            trigger=Trigger(data["trigger"]),
-            source=InviteState(data["source"]),
-            dest=InviteState(data["dest"]),
-            cause=data["cause"],
-            at=data["at"],
-            ignored=data.get("ignored", False),
-        )
-
-
-class Outcome(str, enum.Enum):
-    """What an invite made of a notification offered to it."""
-
-    applied = "applied"  # it concerned the invite and was taken into account
-    duplicate = "duplicate"  # seen before; nothing changed
-    late = "late"  # the invite had already finished; absorbed
-    not_mine = "not_mine"  # it concerns another invite
-
-    def __str__(self) -> str:
-        return self.value
-
-
-@attrs.frozen(kw_only=True)
-class HttpRequest:
-    """The HTTP request an invite asks to be sent.
-
-    Attributes:
-        method: always ``POST``.
-        url: the path, ``/communications/calls/{id}/participants/invite``.
-        headers: content type only; the engine adds the bearer token.
-        json: the body, shaped like the spec's request.
-
-    """
-
-    method: str
-    url: str
-    headers: Mapping[str, str]
-    json: Mapping[str, Any]
-
-    def content(self) -> bytes:
-        """The body encoded as JSON bytes."""
-        return json.dumps(self.json, separators=(",", ":")).encode()
 
 
 def _participant(value: InvitationParticipantInfo | Mapping[str, Any], path: str) -> Any:

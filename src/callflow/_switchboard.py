@@ -40,10 +40,11 @@ from typing import Any, Final, NamedTuple
 import attrs
 
 from ._exceptions import InviteError
-from ._invite import Invite, Outcome
+from ._invite import Invite
 from ._machine import InviteState
 from ._models import OperationStatus
 from ._notifications import CommsNotification, NotificationKind, parse_notifications
+from ._records import Outcome
 
 __all__ = ["Switchboard", "Deadlines", "Delivery", "DeliveryOutcome", "Receipt"]
 

@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from ._exceptions import CallflowError
-from ._invite import Invite, Step
+from ._invite import Invite
 from ._notifications import parse_notifications
+from ._records import Step
 
 __all__ = [
     "Recorder",

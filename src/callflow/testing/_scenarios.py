@@ -24,8 +24,9 @@ import attrs
 
 from .._client import Client
 from .._exceptions import InviteFailed
-from .._invite import FailureReason, Invite
+from .._invite import Invite
 from .._machine import InviteKind, InviteState
+from .._records import FailureReason
 from .._retry import RetryPolicy
 from .._trace import MemoryRecorder
 from ._clock import VirtualClock

@@ -1,0 +1,183 @@
+"""The values an invite hands out: the request it asks for, its steps, why it failed.
+
+Theory of operation
+-------------------
+An :class:`~callflow.Invite` is the one thing in the core that changes; what it hands out
+are values that never do. It asks for an :class:`HttpRequest` to be sent, records a
+:class:`Step` for each transition (or each input it absorbed, ``ignored=True``), says why
+it failed with a :class:`Failure` (a :class:`FailureReason` and what the service said),
+and tells what became of a notification offered to it with an :class:`Outcome`.
+
+``HttpRequest`` and ``Failure`` are frozen attrs classes; ``Step`` is a named tuple,
+because every transition makes one and a named tuple is the cheapest immutable record
+Python has. The two an invite's record holds, ``Step`` and ``Failure``, round-trip through
+plain dicts (``to_dict`` / ``from_dict``), so :meth:`~callflow.Invite.to_dict` is built
+from theirs.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import attrs
+
+from ._machine import InviteState, Trigger
+from ._models import ResultInfo
+
+__all__ = ["HttpRequest", "Step", "Failure", "FailureReason", "Outcome"]
+
+
+class FailureReason(str, enum.Enum):
+    """Why an invite failed."""
+
+    http_error = "http_error"  # the service refused the POST
+    operation_failed = "operation_failed"  # the operation's status became failed
+    timeout = "timeout"  # a state's deadline passed
+    outcome_unknown = "outcome_unknown"  # the POST's answer was lost and nothing followed
+    call_ended = "call_ended"  # the call itself ended first
+    unreachable = "unreachable"  # the POST could not be sent at all
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@attrs.frozen(kw_only=True)
+class Failure:
+    """Why an invite failed: the reason, and what the service said.
+
+    Attributes:
+        reason: a :class:`FailureReason`.
+        message: one human sentence.
+        status_code: the HTTP status of the refused POST.
+        error_code: Graph's ``error.code`` of the refused POST.
+        error_message: Graph's ``error.message`` of the refused POST.
+        result_info: the failed operation's ``resultInfo``.
+
+    """
+
+    reason: FailureReason
+    message: str
+    status_code: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    result_info: ResultInfo | None = None
+
+    def describe(self) -> str:
+        """The message, with what the service said."""
+        parts = [f"{self.reason}: {self.message}"]
+        if self.status_code is not None:
+            parts.append(f"HTTP {self.status_code}")
+        if self.error_code:
+            parts.append(f"{self.error_code}: {self.error_message or ''}".rstrip(": "))
+        if self.result_info is not None:
+            ri = self.result_info
+            parts.append(f"resultInfo {ri.code}/{ri.subcode} {ri.message or ''}".rstrip())
+        return "; ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, JSON-ready record."""
+        return {
+            "reason": self.reason.value,
+            "message": self.message,
+            "status_code": self.status_code,
+            "error_code": self.error_code,
+            "error_message": self.error_message,
+            "result_info": None if self.result_info is None else self.result_info.to_json(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Failure:
+        """The inverse of :meth:`to_dict`."""
+        info = data.get("result_info")
+        return cls(
+            reason=FailureReason(data["reason"]),
+            message=data["message"],
+            status_code=data.get("status_code"),
+            error_code=data.get("error_code"),
+            error_message=data.get("error_message"),
+            result_info=None if info is None else ResultInfo.from_json(info),
+        )
+
+
+class Step(NamedTuple):
+    """One transition of an invite's history (or one absorbed input, ``ignored``).
+
+    An immutable record (a named tuple: every transition makes one, so it is the
+    cheapest immutable record Python has).
+
+    Attributes:
+        trigger: what moved it.
+        source: the state before.
+        dest: the state after (equal to ``source`` for an ignored or noted input).
+        cause: what caused it, in words ("HTTP 200 (Running)", "notification ...").
+        at: when, on the clock of whoever fed the input.
+        ignored: True when the input was absorbed and changed nothing.
+
+    """
+
+    trigger: Trigger
+    source: InviteState
+    dest: InviteState
+    cause: str
+    at: float
+    ignored: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, JSON-ready record."""
+        return {
+            "trigger": self.trigger.value,
+            "source": self.source.value,
+            "dest": self.dest.value,
+            "cause": self.cause,
+            "at": self.at,
+            "ignored": self.ignored,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Step:
+        """The inverse of :meth:`to_dict`."""
+        return cls(
+            trigger=Trigger(data["trigger"]),
+            source=InviteState(data["source"]),
+            dest=InviteState(data["dest"]),
+            cause=data["cause"],
+            at=data["at"],
+            ignored=data.get("ignored", False),
+        )
+
+
+class Outcome(str, enum.Enum):
+    """What an invite made of a notification offered to it."""
+
+    applied = "applied"  # it concerned the invite and was taken into account
+    duplicate = "duplicate"  # seen before; nothing changed
+    late = "late"  # the invite had already finished; absorbed
+    not_mine = "not_mine"  # it concerns another invite
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@attrs.frozen(kw_only=True)
+class HttpRequest:
+    """The HTTP request an invite asks to be sent.
+
+    Attributes:
+        method: always ``POST``.
+        url: the path, ``/communications/calls/{id}/participants/invite``.
+        headers: content type only; the engine adds the bearer token.
+        json: the body, shaped like the spec's request.
+
+    """
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    json: Mapping[str, Any]
+
+    def content(self) -> bytes:
+        """The body encoded as JSON bytes."""
+        return json.dumps(self.json, separators=(",", ":")).encode()
