@@ -7,7 +7,7 @@ virtual clock; :mod:`callflow.diagrams` draws the machines.
 """
 
 from ._auth import TokenValidator
-from ._client import GRAPH_BASE_URL, Client, InviteHandle
+from ._client import GRAPH_BASE_URL, Client
 from ._clock import Clock, SystemClock
 from ._exceptions import (
     CallflowError,
@@ -16,6 +16,7 @@ from ._exceptions import (
     NotificationError,
     WebhookAuthError,
 )
+from ._handle import InviteHandle
 from ._invite import Invite
 from ._machine import InviteKind, InviteState, Trigger
 from ._models import (

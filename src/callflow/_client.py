@@ -31,7 +31,7 @@ from __future__ import annotations
 import collections
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final
 
@@ -40,19 +40,20 @@ import anyio.abc
 import httpx
 
 from ._clock import Clock, SystemClock
-from ._exceptions import CallflowError, InviteFailed, NotificationError
+from ._exceptions import CallflowError, NotificationError
+from ._handle import InviteHandle
 from ._invite import Invite
 from ._machine import InviteState
 from ._models import InvitationParticipantInfo
 from ._notifications import CommsNotification, NotificationKind, parse_notifications
-from ._records import Failure, Step
+from ._records import Step
 from ._retry import RetryPolicy
 from ._switchboard import Deadlines, Delivery, DeliveryOutcome, Receipt, Switchboard
 from ._tasks import start_background, stop_background
 from ._tokens import TokenSource, resolve_token
 from ._trace import RECORDED_HEADERS, Recorder
 
-__all__ = ["Client", "InviteHandle", "GRAPH_BASE_URL"]
+__all__ = ["Client", "GRAPH_BASE_URL"]
 
 GRAPH_BASE_URL: Final = "https://graph.microsoft.com/v1.0"
 
@@ -71,105 +72,6 @@ _UNHEARD: Final = frozenset(
 def _waiting(invite: Invite) -> bool:
     """True while the invite still waits for the service to take it."""
     return invite.state is InviteState.requested
-
-
-class InviteHandle:
-    """Bot code's view of one invite the :class:`Client` is tracking.
-
-    ``await handle.wait()`` for the outcome; ``async for step in handle`` for each change
-    as it happens (from the first, so none is missed).
-    """
-
-    __slots__ = ("_changed", "_client", "_closed", "_reported", "invite")
-
-    def __init__(self, client: Client, invite: Invite) -> None:
-        self._client = client
-        self.invite = invite
-        self._changed: anyio.Event | None = None
-        self._closed = False
-        #: How many of the invite's steps the Client has already reported (on_state).
-        self._reported = 0
-
-    @property
-    def state(self) -> InviteState:
-        """The invite's state now."""
-        return self.invite.state
-
-    @property
-    def history(self) -> tuple[Step, ...]:
-        """Every step the invite took, oldest first."""
-        return self.invite.history
-
-    @property
-    def client_context(self) -> str:
-        """The invite's clientContext (its correlation key)."""
-        return self.invite.client_context
-
-    @property
-    def operation_id(self) -> str | None:
-        """The operation's id, once known."""
-        return self.invite.operation_id
-
-    @property
-    def failure(self) -> Failure | None:
-        """Why the invite failed, or None."""
-        return self.invite.failure
-
-    def _notify(self) -> None:
-        event = self._changed
-        if event is not None:
-            self._changed = None
-            event.set()
-
-    async def _next_change(self) -> None:
-        if self._closed:
-            raise CallflowError(
-                f"the Client was closed before invite {self.client_context} finished"
-            )
-        if self._changed is None:
-            self._changed = anyio.Event()
-        await self._changed.wait()
-
-    async def wait(self) -> InviteState:
-        """Wait until the invite finishes.
-
-        Cancelling the wait does not cancel the invite.
-
-        Returns:
-            ``InviteState.completed``.
-
-        Raises:
-            InviteFailed: the invite failed (carrying the HTTP status, Graph's error,
-                the resultInfo and the history).
-            CallflowError: the Client was closed first.
-
-        """
-        invite = self.invite
-        while not invite.is_finished:
-            await self._next_change()
-        if invite.state is InviteState.failed:
-            assert invite.failure is not None
-            raise InviteFailed(
-                invite.failure, client_context=invite.client_context, history=invite.history
-            )
-        return invite.state
-
-    async def __aiter__(self) -> AsyncIterator[Step]:
-        """Yield each step (not the ignored ones) as it happens, until the invite finishes."""
-        invite = self.invite
-        index = 0
-        while True:
-            steps = list(invite.history[index:])
-            index += len(steps)
-            for step in steps:
-                if not step.ignored:
-                    yield step
-            if invite.is_finished:
-                return
-            await self._next_change()
-
-    def __repr__(self) -> str:
-        return f"<InviteHandle {self.invite!r}>"
 
 
 class Client:
