@@ -9,7 +9,8 @@ There are three kinds of invite (:class:`InviteKind`). Each kind is declared onc
 of transitions in the format of the ``transitions`` library, and built once into a
 ``transitions.Machine`` with no model. That machine is the single authority: it validates
 the declaration (unknown states, bad conditions) when callflow is imported, the diagrams
-are drawn from it (:mod:`callflow.diagrams`), and the runtime table is *read off it*.
+are drawn from its twin (a ``MarkupMachine`` that :func:`build_machine` builds from the
+same arguments, in :mod:`callflow.diagrams`), and the runtime table is *read off it*.
 
 The runtime does not call ``Machine.add_model`` or ``Event.trigger`` per invite: a machine
 per invite costs about 390 us and 27 KB, and ``add_model`` grows quadratically. Instead,
@@ -45,7 +46,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from transitions import Machine
 
@@ -61,6 +62,7 @@ __all__ = [
     "TABLES",
     "compile_table",
     "states_of",
+    "build_machine",
 ]
 
 
@@ -176,8 +178,18 @@ def states_of(kind: InviteKind) -> tuple[InviteState, ...]:
     return tuple(InviteState)
 
 
-def _build(kind: InviteKind) -> Machine:
-    return Machine(
+_M = TypeVar("_M", bound=Machine)
+
+
+def build_machine(kind: InviteKind, cls: type[_M]) -> _M:
+    """One kind's machine, built from :data:`TRANSITIONS` with no model.
+
+    Args:
+        kind: which kind.
+        cls: ``transitions.Machine`` for the runtime, a ``MarkupMachine`` for the diagrams.
+
+    """
+    return cls(
         model=None,
         states=[s.value for s in states_of(kind)],
         transitions=[dict(t) for t in TRANSITIONS[kind]],
@@ -188,7 +200,9 @@ def _build(kind: InviteKind) -> Machine:
 
 
 #: One ``transitions.Machine`` per kind, built once at import. No model is ever added.
-MACHINES: Final[Mapping[InviteKind, Machine]] = {kind: _build(kind) for kind in InviteKind}
+MACHINES: Final[Mapping[InviteKind, Machine]] = {
+    kind: build_machine(kind, Machine) for kind in InviteKind
+}
 
 #: ``{(state, trigger): ((dest, condition or None), ...)}``
 Table = Mapping[tuple[InviteState, Trigger], tuple[tuple[InviteState, str | None], ...]]

@@ -272,5 +272,5 @@ def spec_flows() -> dict[str, list[Message]]:
         response = next(e["body"] for e in result.events if e["type"] == "response")
         path = f"/communications/calls/{post.call_id}/participants/invite"
         flow = spec_flow(path, post.body, response, [sent.body for sent in result.sent])
-        flows[scenario.name.replace(" ", "-")] = flow
+        flows[scenario.slug] = flow
     return flows

@@ -6,10 +6,11 @@ Nothing here knows a transition. Every state diagram is read off the declaration
 :mod:`callflow._machine` (``TRANSITIONS``, ``states_of``, ``TERMINAL_STATES``): for each kind
 a ``transitions`` :class:`~transitions.extensions.markup.MarkupMachine` (the half of
 ``GraphMachine`` that describes a machine, without a drawing backend) is built once from that
-declaration, and its ``markup`` (one record per source, trigger, destination and
-condition) is the only input of the two writers below. A diagram therefore cannot disagree
-with the runtime; a test parses the generated Mermaid and DOT back and compares their edges
-with :data:`callflow._machine.TABLES`, which is compiled from the same declaration along
+declaration by :func:`~callflow._machine.build_machine`, as the runtime's own machine is,
+and its ``markup`` (one record per source, trigger, destination and condition) is the only
+input of the two writers below. A diagram therefore cannot disagree with the runtime; a
+test parses the generated Mermaid and DOT back and compares their edges with
+:data:`callflow._machine.TABLES`, which is compiled from the same declaration along
 another path.
 
 The text is written here rather than by ``GraphMachine``'s own backends: its Mermaid
@@ -36,7 +37,7 @@ from typing import Final, Literal, NamedTuple, Protocol
 
 from transitions.extensions.markup import MarkupMachine
 
-from ._machine import TERMINAL_STATES, TRANSITIONS, InviteKind, InviteState, Trigger, states_of
+from ._machine import TERMINAL_STATES, InviteKind, InviteState, Trigger, build_machine, states_of
 from ._sequence import mermaid_text
 
 __all__ = ["DiagramFormat", "StepLike", "state_diagram", "trace_state_diagram"]
@@ -89,14 +90,7 @@ class _Transition(NamedTuple):
 @functools.cache
 def _transitions(kind: InviteKind) -> tuple[_Transition, ...]:
     """The kind's transitions, read off a machine built from the declaration."""
-    machine = MarkupMachine(
-        model=None,
-        states=[state.value for state in states_of(kind)],
-        transitions=[dict(row) for row in TRANSITIONS[kind]],
-        initial=InviteState.requested.value,
-        auto_transitions=False,
-        name=kind.value,
-    )
+    machine = build_machine(kind, MarkupMachine)
     rows: list[_Transition] = []
     for row in machine.markup["transitions"]:
         conditions = [str(c) for c in row.get("conditions", ())]
