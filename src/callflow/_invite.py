@@ -44,7 +44,6 @@ round-trip it, so it can be kept outside the process.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import time
@@ -60,6 +59,7 @@ from ._models import (
     InviteParticipantsOperation,
     OperationStatus,
     ResultInfo,
+    read_invite_answer,
 )
 from ._notifications import CommsNotification, NotificationKind
 from ._records import Failure, FailureReason, HttpRequest, Outcome, Step
@@ -309,45 +309,27 @@ class Invite:
 
         """
         at = time.monotonic() if at is None else at
-        data = _body(body)
+        answer = read_invite_answer(status_code, _body(body))
         if not 200 <= status_code < 300:
-            error = data.get("error") if isinstance(data, Mapping) else None
-            error = error if isinstance(error, Mapping) else {}
-            code, message = error.get("code"), error.get("message")
             failure = Failure(
                 reason=FailureReason.http_error,
                 message=f"the service answered the invite POST with HTTP {status_code}",
                 status_code=status_code,
-                error_code=code if isinstance(code, str) else None,
-                error_message=message if isinstance(message, str) else None,
+                error_code=answer.error_code,
+                error_message=answer.error_message,
             )
             return self._fire(Trigger.rejected, f"HTTP {status_code}", at, failure)
-        # Only what the machine needs is read here; the whole operation model is built
-        # only for a failure (its resultInfo). An unreadable 2xx body still means the
-        # service took the invite.
-        status_text = operation_id = None
-        if isinstance(data, Mapping):
-            status_text, operation_id = data.get("status"), data.get("id")
-            status_text = status_text if isinstance(status_text, str) else None
-            operation_id = operation_id if isinstance(operation_id, str) else None
         if self.operation_id is None:
-            location = operation_id or _header(headers, "location")
+            location = answer.operation_id or _header(headers, "location")
             if location:
                 self.operation_id = location.rstrip("/").rsplit("/", 1)[-1]
-        status = None if status_text is None else OperationStatus.parse(status_text)
-        cause = f"HTTP {status_code} ({status_text or 'no operation status'})"
-        if status is OperationStatus.completed:
-            info = data.get("resultInfo") if isinstance(data, Mapping) else None
-            if isinstance(info, dict):
-                with contextlib.suppress(NotificationError):
-                    self.result_info = ResultInfo.from_json(info, "$.resultInfo")
+        cause = f"HTTP {status_code} ({answer.status_text or 'no operation status'})"
+        if answer.status is OperationStatus.completed:
+            if answer.result_info is not None:
+                self.result_info = answer.result_info
             return self._fire(Trigger.operation_completed, cause, at)
-        if status is OperationStatus.failed:
-            try:
-                operation = InviteParticipantsOperation.from_json(dict(data))
-            except NotificationError:
-                operation = None
-            return self._operation_failed(operation, cause, at)
+        if answer.status is OperationStatus.failed:
+            return self._operation_failed(answer.operation, cause, at)
         return self._fire(Trigger.accepted, cause, at)
 
     def receive_notification(self, notification: CommsNotification) -> bool:
@@ -384,10 +366,7 @@ class Invite:
         if (
             kind is NotificationKind.operation
             and not terminal
-            and (
-                trigger is Trigger.operation_failed
-                or notification.resource_data.get("resultInfo") is not None
-            )
+            and (trigger is Trigger.operation_failed or notification.has_result_info)
         ):
             # The model is built only when needed, and before anything changes: a malformed
             # one raises NotificationError and leaves the invite as it was.

@@ -41,6 +41,8 @@ __all__ = [
     "OperationStatus",
     "InviteParticipantsOperation",
     "IDENTITY_KINDS",
+    "InviteAnswer",
+    "read_invite_answer",
     "type_name",
 ]
 
@@ -404,3 +406,70 @@ class InviteParticipantsOperation(GraphObject):
     def operation_status(self) -> OperationStatus | None:
         """The status as an :class:`OperationStatus`; None when absent or unknown."""
         return None if self.status is None else OperationStatus.parse(self.status)
+
+
+@attrs.frozen(kw_only=True)
+class InviteAnswer:
+    """What the answer to an invite POST says, read at the edge.
+
+    Attributes:
+        status_code: the HTTP status.
+        status_text: the operation's status as written ("Running"), if readable.
+        status: the same, as an :class:`OperationStatus`.
+        operation_id: the operation's id from the body, if any.
+        result_info: the operation's ``resultInfo``, if the body carries a valid one.
+        operation: the whole operation, built only when its status is failed.
+        error_code: Graph's ``error.code`` of a non-2xx answer.
+        error_message: Graph's ``error.message`` of a non-2xx answer.
+    """
+
+    status_code: int
+    status_text: str | None = None
+    status: OperationStatus | None = None
+    operation_id: str | None = None
+    result_info: ResultInfo | None = None
+    operation: InviteParticipantsOperation | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def read_invite_answer(status_code: int, data: Any) -> InviteAnswer:
+    """Read the answer to an invite POST (``data`` is its parsed JSON body, or None).
+
+    Only what the machine needs is read: the whole operation model is built only for a
+    failed operation (its resultInfo). An unreadable body gives an answer with nothing but
+    its status code: a 2xx still means the service took the invite.
+    """
+    if not isinstance(data, Mapping):
+        return InviteAnswer(status_code=status_code)
+    if not 200 <= status_code < 300:
+        error = data.get("error")
+        error = error if isinstance(error, Mapping) else {}
+        return InviteAnswer(
+            status_code=status_code,
+            error_code=_text(error.get("code")),
+            error_message=_text(error.get("message")),
+        )
+    status_text = _text(data.get("status"))
+    status = None if status_text is None else OperationStatus.parse(status_text)
+    operation = result_info = None
+    try:
+        if status is OperationStatus.failed:
+            operation = InviteParticipantsOperation.from_json(dict(data))
+            result_info = operation.result_info
+        elif isinstance(info := data.get("resultInfo"), dict):
+            result_info = ResultInfo.from_json(info, "$.resultInfo")
+    except NotificationError:
+        pass  # a malformed detail does not undo what the status says
+    return InviteAnswer(
+        status_code=status_code,
+        status_text=status_text,
+        status=status,
+        operation_id=_text(data.get("id")),
+        result_info=result_info,
+        operation=operation,
+    )

@@ -110,6 +110,7 @@ class CommsNotification:
         client_context: the operation's clientContext, if any.
         status: the operation's status, read case-insensitively, if any.
         participant_id: the participant a ``participant_deleted`` names.
+        has_result_info: whether an operation carries a ``resultInfo``.
         resource_data: ``resourceData`` exactly as it came.
 
     """
@@ -123,6 +124,7 @@ class CommsNotification:
     client_context: str | None = None
     status: OperationStatus | None = None
     participant_id: str | None = None
+    has_result_info: bool = False
     resource_data: Any = None
     raw: Mapping[str, Any] = attrs.field(default=_NOTHING, repr=False)
     path: str = attrs.field(default="$", repr=False)
@@ -296,6 +298,7 @@ def _classify(item: Any, path: str) -> CommsNotification:
                 operation_id=operation_id,
                 client_context=_opt_str(data, "clientContext", path, _DATA),
                 status=status,
+                has_result_info=data.get("resultInfo") is not None,
                 **common,
             )
         if call_id is not None and not segments and (odata is None or odata == _CALL_TYPE):

@@ -189,7 +189,7 @@ def _build_nested(n: CommsNotification) -> None:
     a backlogged notification cannot make a later ``add`` raise halfway.
     """
     if n.kind is NotificationKind.operation:
-        if n.status is OperationStatus.failed or n.resource_data.get("resultInfo") is not None:
+        if n.status is OperationStatus.failed or n.has_result_info:
             _ = n.operation
     elif n.kind is NotificationKind.roster:
         _ = n.participants
