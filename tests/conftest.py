@@ -113,3 +113,9 @@ def trackable_request() -> Callable[[Example], Body]:
         return {**example.request, "participants": example.response["participants"]}
 
     return build
+
+
+@pytest.fixture(params=["asyncio", "trio"], scope="module")
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Every async test runs on asyncio and on trio (a module may narrow it)."""
+    return str(request.param)

@@ -53,12 +53,6 @@ Answer = (
 )
 
 
-@pytest.fixture(params=["asyncio", "trio"], scope="module")
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    backend: str = request.param
-    return backend
-
-
 # -- shared helpers ------------------------------------------------------------------------
 
 

@@ -18,11 +18,6 @@ pytestmark = pytest.mark.anyio
 PSTN = {"identity": {"phone": {"id": "+12345678901"}}}
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 async def invite_declined(fake: FakeGraph, clock: VirtualClock) -> None:
     """Invite a participant who declines, and wait for the outcome, inside the block."""
     fake.script("+12345678901", Declines())

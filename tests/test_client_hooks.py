@@ -46,12 +46,6 @@ pytestmark = pytest.mark.anyio
 EXAMPLE = spec(4)
 
 
-@pytest.fixture(params=["asyncio", "trio"], scope="module")
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    backend: str = request.param
-    return backend
-
-
 def phone(n: int) -> Body:
     """A PSTN participant, shaped like example 4's."""
     participant: Body = copy.deepcopy(EXAMPLE.request["participants"][0])

@@ -39,12 +39,6 @@ pytestmark = pytest.mark.anyio
 EXAMPLE = spec(4)
 
 
-@pytest.fixture(params=["asyncio", "trio"], scope="module")
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    backend: str = request.param
-    return backend
-
-
 # -- 429: refused, so sent again -----------------------------------------------------------
 
 

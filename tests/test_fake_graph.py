@@ -42,11 +42,6 @@ DIRECTORY_FILLED = frozenset({"displayName", "tenantId"})
 PSTN = {"identity": {"phone": {"id": "+12345678901"}}}
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 # -- comparing shapes ---------------------------------------------------------------------------
 
 

@@ -39,11 +39,6 @@ PSTN = {"identity": {"phone": {"id": "+12345678901"}}}
 REPLACING: list[Any] = list(SPEC_REQUESTS[3]["participants"])
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 def _path(handle: callflow.InviteHandle) -> list[tuple[Trigger, InviteState, float]]:
     """The steps that counted: trigger, state reached, when."""
     return [(s.trigger, s.dest, s.at) for s in handle.history if not s.ignored]

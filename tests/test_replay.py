@@ -62,11 +62,6 @@ PSTN = {"identity": {"phone": {"id": "+12345678901"}}}
 REPLACING: list[Any] = list(SPEC_REQUESTS[3]["participants"])
 
 
-@pytest.fixture(scope="module", params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 def _recorded(events: Sequence[dict[str, Any]]) -> dict[str, list[Step]]:
     """The history each invite's ``result`` event recorded."""
     return {

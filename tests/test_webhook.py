@@ -43,12 +43,6 @@ JSON = "application/json"
 SPEC_BODY = json.dumps(completed()).encode()
 
 
-@pytest.fixture(params=["asyncio", "trio"], scope="module")
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    backend: str = request.param
-    return backend
-
-
 @pytest.fixture
 def keys() -> KeyService:
     return KeyService()
