@@ -233,7 +233,7 @@ class FlowTransition:
     @property
     def label(self) -> str:
         """The trigger, its invite and its condition, as the diagrams write it."""
-        text = str(self.trigger) if self.invite is None else f"{self.trigger} #{self.invite}"
+        text = str(self.trigger) if self.invite is None else f"{self.trigger} @{self.invite}"
         if self.condition:
             text += f" [{self.condition}]"
         if self.effect:
