@@ -28,7 +28,7 @@ def _declared(workflow: Workflow) -> set[tuple[str, str, str]]:
 
 
 def _mermaid_edges(text: str) -> set[tuple[str, str, str]]:
-    edges = set()
+    edges: set[tuple[str, str, str]] = set()
     for source, dest, labels in re.findall(r"^    (\w+) --> (\w+): (.*)$", text, re.MULTILINE):
         for label in labels.split("<br>"):
             edges.add((source, dest, label.replace("#35;", "#")))
@@ -36,7 +36,7 @@ def _mermaid_edges(text: str) -> set[tuple[str, str, str]]:
 
 
 def _dot_edges(text: str) -> set[tuple[str, str, str]]:
-    edges = set()
+    edges: set[tuple[str, str, str]] = set()
     for source, dest, labels in re.findall(
         r'^    "(\w+)" -> "(\w+)" \[label="(.*)"\]$', text, re.M
     ):
