@@ -10,28 +10,30 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callflow._flows import (
+from callflow._flow_run import (
     CancelInvite,
     CancelRequested,
     Done,
-    Fate,
     FlowInput,
     FlowStarted,
-    FlowState,
-    FlowTransition,
     InviteReached,
-    Outcome,
     RemoveParticipant,
     SetTimer,
     StartInvite,
     TimerFired,
-    Workflow,
-    WorkflowError,
     WorkflowRun,
     flow_event,
     flow_input,
-    hunt,
     replay_workflow,
+)
+from callflow._flows import (
+    Fate,
+    FlowState,
+    FlowTransition,
+    Outcome,
+    Workflow,
+    WorkflowError,
+    hunt,
     ring_group,
 )
 
@@ -450,6 +452,12 @@ def test_replay_reproduces_the_path() -> None:
 def test_a_bad_trace_event_says_what_is_wrong() -> None:
     with pytest.raises(WorkflowError, match="workflow_invite event lacks 'index'"):
         flow_input({"type": "workflow_invite", "at": 1.0, "outcome": "completed"})
+    with pytest.raises(WorkflowError, match="'answered' is not a valid Outcome"):
+        flow_input({"type": "workflow_invite", "at": 1.0, "index": 0, "outcome": "answered"})
+    with pytest.raises(WorkflowError, match="index must be a participant index, not True"):
+        flow_input({"type": "workflow_invite", "at": 1.0, "index": True, "outcome": "failed"})
+    with pytest.raises(WorkflowError, match="not a workflow event: type 'timeout'"):
+        flow_input({"type": "timeout", "at": 1.0})
     with pytest.raises(WorkflowError, match="first event must be workflow_started"):
         replay_workflow([{"type": "workflow_timer", "at": 1.0}])
 
