@@ -247,6 +247,30 @@ def test_ring_group_two_answers_in_the_same_instant_the_later_one_is_removed() -
     assert () == run.result.also_joined
 
 
+def test_ring_group_a_completion_after_its_cancel_worked_was_removed_by_that_cancel() -> None:
+    run = started(ring_group(2))
+    run.receive(reached(0, "completed", 5.0))  # cancels 1
+    run.receive(reached(1, "cancelled", 5.0))  # the DELETE answered 204
+    assert run.result is not None
+
+    actions = run.receive(reached(1, "completed", 5.05))  # 1 had joined as the DELETE came
+
+    assert () == actions  # the DELETE already removed them
+    assert Fate.removed is run.fates[1]
+
+
+def test_hunt_a_completion_after_a_cancel_that_worked_does_not_win() -> None:
+    run = started(hunt(2, ring_for=30.0))
+    run.receive(TimerFired(at=30.0))
+    run.receive(reached(0, "cancelled", 30.0))
+
+    assert () == run.receive(reached(0, "completed", 30.05))
+    assert ("ringing_1", None) == (run.state, run.answered)
+    run.receive(reached(1, "completed", 40.0))
+    assert run.result is not None
+    assert (1, (0,)) == (run.result.answered, run.result.removed)
+
+
 def test_ring_group_a_failed_removal_is_reported_as_also_joined() -> None:
     run = started(ring_group(2))
     run.receive(reached(0, "completed", 7.0))

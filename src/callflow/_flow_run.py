@@ -162,8 +162,8 @@ class FlowResult:
         outcome: its final state (``answered``, ``nobody_answered``, ``cancelled``).
         answered: the index of the participant who joined, or None.
         invites: what happened to each participant's invite, by index.
-        removed: participants who joined after the winner and were removed again
-            (their record's fate says whether the removal worked).
+        removed: participants who joined after the winner, or just as their cancel
+            came, and were removed again (their record's fate says whether that worked).
         late_answers: participants who answered after their cancel had failed.
         at: when it ended.
 
@@ -347,6 +347,11 @@ class WorkflowRun:
             return f"after the end: participant {i} {fate}"
         if before is Fate.cancel_failed and fate is Fate.answered:
             self.late_answers.append(i)
+        if fate is Fate.removed and before is Fate.cancelled:
+            # Joined as the cancel came; the cancel's DELETE removed them: nothing moves.
+            self.removed.append(i)
+            self._settle(at, actions)
+            return f"participant {i} joined as it was cancelled: removed"
         note = self._fire(FlowTrigger(outcome.value), i, at, actions)
         if note.startswith("ignored"):
             note = f"participant {i} {fate}"

@@ -27,7 +27,8 @@ Never two joined: the first invite to complete wins (transition effect ``win``);
 completes after a winner exists, even in the same instant, is removed again (effect
 ``remove``). An invite whose cancel failed (:attr:`Outcome.cancel_failed`) may still ring;
 if it answers before anyone else, it is the winner, and the result lists it as a late
-answer.
+answer. One that completes after its cancel worked joined just as the DELETE came and was
+removed by it: its fate becomes ``removed``, the result lists it, and nothing else moves.
 
 The built-ins are :func:`hunt` (sequential) and :func:`ring_group` (parallel); a bot
 declares its own workflow with the same three classes.
@@ -143,6 +144,9 @@ FATES: Final[Mapping[tuple[Fate, Outcome], Fate]] = {
     (_F.cancel_failed, _O.failed): _F.failed,
     (_F.cancel_failed, _O.timed_out): _F.timed_out,
     (_F.cancel_failed, _O.cancelled): _F.cancelled,
+    # A completion after a cancel that worked: the participant joined as the DELETE came,
+    # and the DELETE removed them (the service does not complete a cancelled invite).
+    (_F.cancelled, _O.completed): _F.removed,
     (_F.removing, _O.removed): _F.removed,
     (_F.removing, _O.remove_failed): _F.answered,
 }
