@@ -16,9 +16,7 @@ from hypothesis import strategies as st
 
 import spec_examples
 from callflow import diagrams
-from callflow._exceptions import CallflowError
-from callflow._flow_diagrams import write_flow_diagrams
-from callflow._machine import (
+from callflow._core._machine import (
     TABLES,
     TERMINAL_STATES,
     InviteKind,
@@ -26,6 +24,8 @@ from callflow._machine import (
     Trigger,
     states_of,
 )
+from callflow._exceptions import CallflowError
+from callflow._flow_diagrams import write_flow_diagrams
 
 KINDS = list(InviteKind)
 COMMITTED = Path(__file__).parents[1] / "diagrams"
