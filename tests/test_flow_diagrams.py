@@ -14,6 +14,7 @@ from callflow._flow_diagrams import (
     builtin_workflows,
     flow_diagram,
     flow_edges,
+    flow_readme,
     write_flow_diagrams,
 )
 from callflow._flows import Workflow, hunt, ring_group
@@ -111,3 +112,12 @@ def test_svg_and_png_render_through_graphviz(tmp_path: Path) -> None:
     assert root.tag.endswith("svg")
     assert (tmp_path / "ring_group.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert diagrams.render(flow_diagram(hunt(2), fmt="dot"), "svg").startswith(b"<?xml")
+
+
+def test_the_readme_section_shows_each_diagram_inline_and_links_its_files() -> None:
+    section = flow_readme()
+
+    assert section.startswith("## Workflows\n")
+    for workflow in BUILT_INS:
+        assert f"```mermaid\n{flow_diagram(workflow)}```" in section
+        assert f"[SVG]({workflow.name}.svg)" in section

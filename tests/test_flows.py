@@ -24,6 +24,7 @@ from callflow._flow_run import (
     WorkflowRun,
     flow_event,
     flow_input,
+    flow_result_event,
     replay_workflow,
 )
 from callflow._flows import (
@@ -466,11 +467,15 @@ def test_trace_events_are_json_and_typed_workflow() -> None:
 
 def test_replay_reproduces_the_path() -> None:
     recorded, lines = _record(hunt(3), LATE_ANSWER)
+    assert recorded.result is not None
+    lines.append(json.dumps(flow_result_event(recorded.result, workflow_id="w1")))
 
     replayed = replay_workflow(json.loads(line) for line in lines)
 
     assert recorded.steps == replayed.steps
-    assert recorded.result == replayed.result
+    assert replayed.result is not None
+    assert json.loads(lines[-1])["result"] == replayed.result.to_dict()
+    assert (0, [0]) == (replayed.result.answered, json.loads(lines[-1])["result"]["late_answers"])
 
 
 def test_a_bad_trace_event_says_what_is_wrong() -> None:

@@ -35,6 +35,7 @@ __all__ = [
     "builtin_workflows",
     "flow_diagram",
     "flow_edges",
+    "flow_readme",
     "write_flow_diagrams",
 ]
 
@@ -150,6 +151,33 @@ def flow_diagram(workflow: Workflow, *, fmt: DiagramFormat = "mermaid") -> str:
     if fmt == "dot":
         return _dot(workflow)
     raise ValueError(f"unknown diagram format {fmt!r}: expected 'mermaid' or 'dot'")
+
+
+def flow_readme(workflows: Iterable[Workflow] | None = None, *, svg: bool = True) -> str:
+    """A Markdown section showing each workflow's diagram inline, for ``diagrams/README.md``.
+
+    Args:
+        workflows: what to show; by default :func:`builtin_workflows`.
+        svg: link each Graphviz drawing (``{name}.svg``) too.
+
+    Returns:
+        The section, starting with a ``## Workflows`` heading and ending with a newline.
+
+    """
+    out = [
+        "## Workflows",
+        "",
+        "Call flows composed of invites, drawn from their declaration (`src/callflow/_flows.py`).",
+        "Each state shows the participants it rings (`@0` is the first) and its deadline; an",
+        "arrow lists `trigger @participant [condition] / effect` (no `@`: any participant).",
+        "",
+    ]
+    for workflow in builtin_workflows() if workflows is None else workflows:
+        name = workflow.name
+        out += [f"### {name}", "", "```mermaid", flow_diagram(workflow).rstrip("\n"), "```", ""]
+        if svg:
+            out += [f"Also as [SVG]({name}.svg), [PNG]({name}.png), [DOT]({name}.dot).", ""]
+    return "\n".join(out)
 
 
 def write_flow_diagrams(

@@ -56,6 +56,7 @@ __all__ = [
     "FlowStep",
     "WorkflowRun",
     "flow_event",
+    "flow_result_event",
     "flow_input",
     "replay_workflow",
 ]
@@ -188,6 +189,26 @@ class FlowResult:
     def unsettled(self) -> tuple[int, ...]:
         """Participants still pending when the final state's deadline passed."""
         return tuple(r.index for r in self.invites if r.fate in PENDING)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready data (for a trace's ``workflow_result`` event)."""
+        return {
+            "workflow": self.workflow,
+            "outcome": self.outcome,
+            "answered": self.answered,
+            "invites": [
+                {
+                    "index": r.index,
+                    "fate": r.fate.value,
+                    "started_at": r.started_at,
+                    "ended_at": r.ended_at,
+                }
+                for r in self.invites
+            ],
+            "removed": list(self.removed),
+            "late_answers": list(self.late_answers),
+            "at": self.at,
+        }
 
 
 @attrs.frozen
@@ -428,6 +449,9 @@ _TYPES: Final = {
 }
 
 
+_INPUT_TYPES: Final = frozenset(_TYPES.values())
+
+
 def flow_event(
     event: FlowInput, *, workflow: Workflow | None = None, workflow_id: str | None = None
 ) -> dict[str, Any]:
@@ -450,6 +474,19 @@ def flow_event(
         out |= {"index": event.index, "outcome": event.outcome.value}
     if isinstance(event, FlowStarted) and workflow is not None:
         out["workflow"] = workflow.to_dict()
+    return out
+
+
+def flow_result_event(result: FlowResult, *, workflow_id: str | None = None) -> dict[str, Any]:
+    """The run's result as a trace event, ``type`` ``workflow_result``, written last.
+
+    :func:`replay_workflow` skips it (it is not an input); compare it with the replayed
+    run's :attr:`WorkflowRun.result` to check a replay.
+    """
+    out: dict[str, Any] = {"type": "workflow_result", "at": result.at}
+    if workflow_id is not None:
+        out["workflow_id"] = workflow_id
+    out["result"] = result.to_dict()
     return out
 
 
@@ -483,7 +520,8 @@ def replay_workflow(
     """Feed recorded inputs to a fresh run and return it; its steps equal the recorded run's.
 
     Args:
-        events: the run's ``workflow_…`` events, oldest first (others are skipped).
+        events: the run's ``workflow_…`` events, oldest first (other events, and its
+            ``workflow_result``, are skipped).
         workflow: the declaration; by default the one the ``workflow_started`` event holds.
 
     Raises:
@@ -492,7 +530,7 @@ def replay_workflow(
     """
     run: WorkflowRun | None = None
     for n, event in enumerate(events):
-        if not str(event.get("type", "")).startswith("workflow_"):
+        if event.get("type") not in _INPUT_TYPES:
             continue
         if run is None:
             if workflow is None and "workflow" not in event:
