@@ -10,7 +10,7 @@ The wire builders (:func:`operation_notification`, :func:`roster_notification`,
 test of :class:`~callflow.Invite` or :class:`~callflow.Switchboard` need not hand-write it::
 
     op = Operation(id="op-1", call_id=CALL_ID, client_context="ctx", participants=[PSTN])
-    switchboard.receive(operation_notification(op), now=1.0)
+    receipt = switchboard.receive(operation_notification(op), at=1.0)
 """
 
 from ._clock import VirtualClock
