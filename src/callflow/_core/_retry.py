@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 
 import attrs
 
-from .._exceptions import InviteError
+from .._exceptions import ConfigurationError
 
 __all__ = ["RetryPolicy", "parse_retry_after"]
 
@@ -82,9 +82,9 @@ class RetryPolicy:
 
     def __attrs_post_init__(self) -> None:
         if self.max_attempts < 1:
-            raise InviteError("RetryPolicy.max_attempts: at least 1")
+            raise ConfigurationError("RetryPolicy.max_attempts: at least 1")
         if self.retry_statuses & self.unknown_statuses:
-            raise InviteError("RetryPolicy: a status cannot be both retried and unknown")
+            raise ConfigurationError("RetryPolicy: a status cannot be both retried and unknown")
 
     def backoff_for(self, attempt: int) -> float:
         """The backoff after failed attempt number ``attempt`` (1-based)."""

@@ -39,7 +39,7 @@ from typing import Any, Final, NamedTuple
 
 import attrs
 
-from .._exceptions import InviteError
+from .._exceptions import ConfigurationError, InviteError
 from ._invite import Invite
 from ._machine import InviteState
 from ._models import OperationStatus
@@ -65,7 +65,7 @@ class Deadlines:
     def __attrs_post_init__(self) -> None:
         for name in ("requested", "running", "tearing_down_original"):
             if not getattr(self, name) > 0:
-                raise InviteError(f"Deadlines.{name}: must be a positive number of seconds")
+                raise ConfigurationError(f"Deadlines.{name}: must be a positive number of seconds")
 
     def for_state(self, state: InviteState) -> float | None:
         """Seconds allowed in ``state``; None for terminal states."""
@@ -218,7 +218,7 @@ class Switchboard:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if backlog_limit < 0 or backlog_max_age < 0:
-            raise InviteError("backlog_limit and backlog_max_age must not be negative")
+            raise ConfigurationError("backlog_limit and backlog_max_age must not be negative")
         self.deadlines = deadlines or Deadlines()
         self.backlog_limit = backlog_limit
         self.backlog_max_age = backlog_max_age
