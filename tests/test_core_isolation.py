@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
+import callflow._core
 import spec_examples
 
 ENGINE = ("anyio", "httpx", "trio", "sniffio")
@@ -20,7 +23,7 @@ PLAY = textwrap.dedent(
     import json, sys
     example = json.loads(sys.argv[1])
     {imports}
-    invite = Invite.from_request(example["call_id"], example["request"])
+    invite = Invite.from_request(example["call_id"], example["request"], invite_id="i-1")
     board = Switchboard()
     board.add(invite, at=0.0)
     board.note_response(invite, at=1.0)
@@ -62,3 +65,24 @@ def test_the_core_runs_without_loading_anyio_or_httpx(entry: str) -> None:
     )
 
     assert {"state": "completed", "applied": 1, "loaded": []} == json.loads(done.stdout)
+
+
+CORE = Path(callflow._core.__file__).parent
+HIDDEN_INPUTS = {"time", "uuid", "datetime", "random", "secrets", "os"}
+
+
+def _imported(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    nodes = list(ast.walk(tree))
+    names = {a.name.split(".")[0] for n in nodes if isinstance(n, ast.Import) for a in n.names}
+    names |= {
+        n.module.split(".")[0]
+        for n in nodes
+        if isinstance(n, ast.ImportFrom) and n.module and not n.level
+    }
+    return names
+
+
+@pytest.mark.parametrize("path", sorted(CORE.glob("*.py")), ids=lambda p: p.name)
+def test_no_core_module_imports_a_clock_an_id_maker_or_randomness(path: Path) -> None:
+    assert set() == _imported(path) & HIDDEN_INPUTS

@@ -15,7 +15,6 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time they load on firs
     from ._auth import TokenValidator
     from ._client import GRAPH_BASE_URL, Client
     from ._clock import Clock, SystemClock
-    from ._core._invite import Invite
     from ._core._machine import InviteKind, InviteState, Trigger
     from ._core._models import (
         Identity,
@@ -42,6 +41,7 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time they load on firs
         WebhookAuthError,
     )
     from ._handle import InviteHandle
+    from ._ids import Invite
     from ._tokens import GRAPH_SCOPE, TokenCredential, TokenSource
     from ._trace import JsonlRecorder, MemoryRecorder, Recorder, TraceError, read_trace, replay
     from ._webhook import webhook_app
@@ -117,7 +117,7 @@ _LAZY: dict[str, str] = {
     "Client": "._client",
     "Clock": "._clock",
     "SystemClock": "._clock",
-    "Invite": "._core._invite",
+    "Invite": "._ids",
     "InviteKind": "._core._machine",
     "InviteState": "._core._machine",
     "Trigger": "._core._machine",
