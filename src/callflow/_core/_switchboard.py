@@ -30,7 +30,6 @@ without either, the time is the latest it was told (time stands still until told
 
 from __future__ import annotations
 
-import enum
 import heapq
 import itertools
 from collections import OrderedDict
@@ -41,10 +40,11 @@ import attrs
 
 from .._exceptions import ConfigurationError, InviteError
 from ._invite import Invite
-from ._machine import InviteState
+from ._machine import DEADLINES, InviteState
 from ._models import OperationStatus
 from ._notifications import CommsNotification, NotificationKind, parse_notifications
 from ._records import Outcome
+from ._strenum import StrEnum
 
 __all__ = ["Switchboard", "Deadlines", "Delivery", "DeliveryOutcome", "Receipt"]
 
@@ -53,32 +53,38 @@ __all__ = ["Switchboard", "Deadlines", "Delivery", "DeliveryOutcome", "Receipt"]
 class Deadlines:
     """How long an invite may stay in each non-terminal state, in seconds.
 
-    The default for ``running`` (90 s) is longer than the service's own ring timeout
-    (about 60 s), so the service's own ``failed`` is seen rather than pre-empted.
-    ``requested`` covers sending, 429 retries, and waiting out a lost answer.
+    The states and their defaults are the machine's (``_machine.DEADLINES``). The default
+    for ``running`` (90 s) is longer than the service's own ring timeout (about 60 s), so
+    the service's own ``failed`` is seen rather than pre-empted. ``requested`` covers
+    sending, 429 retries, and waiting out a lost answer.
+
+    Raises:
+        ConfigurationError: a deadline that is not a positive number of seconds.
     """
 
-    requested: float = 90.0
-    running: float = 90.0
-    tearing_down_original: float = 60.0
+    requested: float = DEADLINES[InviteState.requested]
+    running: float = DEADLINES[InviteState.running]
+    tearing_down_original: float = DEADLINES[InviteState.tearing_down_original]
 
     def __attrs_post_init__(self) -> None:
-        for name in ("requested", "running", "tearing_down_original"):
-            if not getattr(self, name) > 0:
-                raise ConfigurationError(f"Deadlines.{name}: must be a positive number of seconds")
+        for state in DEADLINES:
+            if not getattr(self, state.value) > 0:
+                raise ConfigurationError(
+                    f"Deadlines.{state.value}: must be a positive number of seconds"
+                )
 
     def for_state(self, state: InviteState) -> float | None:
-        """Seconds allowed in ``state``; None for terminal states."""
-        if state is InviteState.requested:
-            return self.requested
-        if state is InviteState.running:
-            return self.running
-        if state is InviteState.tearing_down_original:
-            return self.tearing_down_original
-        return None
+        """Seconds allowed in ``state``; None for a state with no deadline (terminal)."""
+        return getattr(self, state.value) if state in DEADLINES else None
 
 
-class DeliveryOutcome(str, enum.Enum):
+# One field per state the machine gives a deadline (``_machine.DEADLINES``), no other:
+# a state declared with a deadline but missing here fails the import.
+if {f.name for f in attrs.fields(Deadlines)} != {s.value for s in DEADLINES}:  # pragma: no cover
+    raise ImportError("Deadlines must have one field per state in _machine.DEADLINES")
+
+
+class DeliveryOutcome(StrEnum):
     """What became of one notification (see the module docstring)."""
 
     applied = "applied"
@@ -88,9 +94,6 @@ class DeliveryOutcome(str, enum.Enum):
     unrecognised = "unrecognised"
     backlogged = "backlogged"
     unmatched = "unmatched"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class Delivery(NamedTuple):
