@@ -24,27 +24,27 @@ unclaimed, pushed out by the count limit or aged out, is reported as ``unmatched
 Deadlines: each non-terminal state has one (:class:`Deadlines`). The switchboard keeps
 them in a heap; :meth:`Switchboard.expire` fails the invites whose deadline passed, and
 :meth:`Switchboard.next_deadline` says when to call it next. The switchboard does no I/O
-and never sleeps: it is told the time, or reads its ``clock``.
+and never sleeps: it is told the time (``at=``), or reads the ``clock`` it was given;
+without either, the time is the latest it was told (time stands still until told).
 """
 
 from __future__ import annotations
 
-import enum
 import heapq
 import itertools
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
 import attrs
 
-from .._exceptions import InviteError
+from .._exceptions import ConfigurationError, InviteError
 from ._invite import Invite
-from ._machine import InviteState
+from ._machine import DEADLINES, InviteState
 from ._models import OperationStatus
 from ._notifications import CommsNotification, NotificationKind, parse_notifications
 from ._records import Outcome
+from ._strenum import StrEnum
 
 __all__ = ["Switchboard", "Deadlines", "Delivery", "DeliveryOutcome", "Receipt"]
 
@@ -53,32 +53,38 @@ __all__ = ["Switchboard", "Deadlines", "Delivery", "DeliveryOutcome", "Receipt"]
 class Deadlines:
     """How long an invite may stay in each non-terminal state, in seconds.
 
-    The default for ``running`` (90 s) is longer than the service's own ring timeout
-    (about 60 s), so the service's own ``failed`` is seen rather than pre-empted.
-    ``requested`` covers sending, 429 retries, and waiting out a lost answer.
+    The states and their defaults are the machine's (``_machine.DEADLINES``). The default
+    for ``running`` (90 s) is longer than the service's own ring timeout (about 60 s), so
+    the service's own ``failed`` is seen rather than pre-empted. ``requested`` covers
+    sending, 429 retries, and waiting out a lost answer.
+
+    Raises:
+        ConfigurationError: a deadline that is not a positive number of seconds.
     """
 
-    requested: float = 90.0
-    running: float = 90.0
-    tearing_down_original: float = 60.0
+    requested: float = DEADLINES[InviteState.requested]
+    running: float = DEADLINES[InviteState.running]
+    tearing_down_original: float = DEADLINES[InviteState.tearing_down_original]
 
     def __attrs_post_init__(self) -> None:
-        for name in ("requested", "running", "tearing_down_original"):
-            if not getattr(self, name) > 0:
-                raise InviteError(f"Deadlines.{name}: must be a positive number of seconds")
+        for state in DEADLINES:
+            if not getattr(self, state.value) > 0:
+                raise ConfigurationError(
+                    f"Deadlines.{state.value}: must be a positive number of seconds"
+                )
 
     def for_state(self, state: InviteState) -> float | None:
-        """Seconds allowed in ``state``; None for terminal states."""
-        if state is InviteState.requested:
-            return self.requested
-        if state is InviteState.running:
-            return self.running
-        if state is InviteState.tearing_down_original:
-            return self.tearing_down_original
-        return None
+        """Seconds allowed in ``state``; None for a state with no deadline (terminal)."""
+        return getattr(self, state.value) if state in DEADLINES else None
 
 
-class DeliveryOutcome(str, enum.Enum):
+# One field per state the machine gives a deadline (``_machine.DEADLINES``), no other:
+# a state declared with a deadline but missing here fails the import.
+if {f.name for f in attrs.fields(Deadlines)} != {s.value for s in DEADLINES}:  # pragma: no cover
+    raise ImportError("Deadlines must have one field per state in _machine.DEADLINES")
+
+
+class DeliveryOutcome(StrEnum):
     """What became of one notification (see the module docstring)."""
 
     applied = "applied"
@@ -88,9 +94,6 @@ class DeliveryOutcome(str, enum.Enum):
     unrecognised = "unrecognised"
     backlogged = "backlogged"
     unmatched = "unmatched"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class Delivery(NamedTuple):
@@ -204,7 +207,8 @@ class Switchboard:
         backlog_max_age: how many seconds one may wait.
         remember_released: how many released invites' keys are remembered, so their
             late notifications are reported as late rather than unmatched.
-        clock: where the time is read when a call gives no ``at``.
+        clock: where the time is read when a call gives no ``at``; None (the default)
+            means the latest time a call gave (0.0 before any).
 
     """
 
@@ -215,14 +219,15 @@ class Switchboard:
         backlog_limit: int = 1000,
         backlog_max_age: float = 60.0,
         remember_released: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if backlog_limit < 0 or backlog_max_age < 0:
-            raise InviteError("backlog_limit and backlog_max_age must not be negative")
+            raise ConfigurationError("backlog_limit and backlog_max_age must not be negative")
         self.deadlines = deadlines or Deadlines()
         self.backlog_limit = backlog_limit
         self.backlog_max_age = backlog_max_age
         self.clock = clock
+        self._told = 0.0
         self._by_context: dict[str, Invite] = {}
         self._by_operation: dict[str, Invite] = {}
         self._by_call: dict[str, list[Invite]] = {}
@@ -233,6 +238,13 @@ class Switchboard:
         self._released: OrderedDict[_Key, None] = OrderedDict()
         self._remember = remember_released
         self._own_deadlines: dict[str, Deadlines] = {}
+
+    def _now(self, at: float | None) -> float:
+        """The time of a call: ``at``, else the clock, else the latest time told."""
+        if at is not None:
+            self._told = at
+            return at
+        return self._told if self.clock is None else self.clock()
 
     # -- invites ------------------------------------------------------------------------
 
@@ -261,7 +273,7 @@ class Switchboard:
                     f"({held.state}); clientContext is the correlation key and must be unique"
                 )
             self.release(held)
-        now = self.clock() if at is None else at
+        now = self._now(at)
         self._by_context[context] = invite
         if deadlines is not None:
             self._own_deadlines[context] = deadlines
@@ -347,7 +359,7 @@ class Switchboard:
             notifications = body
         for n in notifications:
             _build_nested(n)
-        now = self.clock() if at is None else at
+        now = self._now(at)
         deliveries: list[Delivery] = []
         for n in notifications:
             self._route(n, now, deliveries)
@@ -436,7 +448,7 @@ class Switchboard:
         """
         if invite.operation_id and invite in self:
             self._by_operation.setdefault(invite.operation_id, invite)
-        self._schedule(invite, self.clock() if at is None else at)
+        self._schedule(invite, self._now(at))
 
     # -- deadlines ------------------------------------------------------------------------
 
@@ -475,7 +487,7 @@ class Switchboard:
             The invites that timed out, and the notifications that left the backlog.
 
         """
-        now = self.clock() if at is None else at
+        now = self._now(at)
         heap = self._heap
         timed_out: list[Invite] = []
         while heap and heap[0][0] <= now:
