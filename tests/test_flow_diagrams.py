@@ -17,7 +17,7 @@ from callflow._flow_diagrams import (
     flow_readme,
     write_flow_diagrams,
 )
-from callflow._flows import Workflow, hunt, ring_group
+from callflow._core._flows import Workflow, hunt, ring_group
 
 COMMITTED = Path(__file__).parents[1] / "diagrams"
 BUILT_INS = builtin_workflows()

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callflow._flow_run import (
+from callflow._core._flow_run import (
     CancelInvite,
     CancelRequested,
     Done,
@@ -27,7 +27,7 @@ from callflow._flow_run import (
     flow_result_event,
     replay_workflow,
 )
-from callflow._flows import (
+from callflow._core._flows import (
     Fate,
     FlowState,
     FlowTransition,

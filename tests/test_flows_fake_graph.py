@@ -22,7 +22,7 @@ import pytest
 
 import callflow
 from callflow import NotificationKind
-from callflow._flow_run import (
+from callflow._core._flow_run import (
     CancelInvite,
     CancelRequested,
     Done,
@@ -36,7 +36,7 @@ from callflow._flow_run import (
     TimerFired,
     WorkflowRun,
 )
-from callflow._flows import Fate, Outcome, Workflow, hunt, ring_group
+from callflow._core._flows import Fate, Outcome, Workflow, hunt, ring_group
 from callflow.testing import (
     SPEC_REQUESTS,
     Answers,

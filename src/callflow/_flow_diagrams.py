@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-Nothing here knows a transition: every diagram is read off a :class:`~callflow._flows.Workflow`
+Nothing here knows a transition: every diagram is read off a :class:`~callflow._core._flows.Workflow`
 (its states, what each rings, their deadlines, and its transitions), the same value the
 runtime compiles its table from. So a workflow's diagram cannot disagree with what its runs
 do; a test parses the Mermaid and DOT back and compares their edges with the declaration.
@@ -26,7 +26,7 @@ from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Final
 
-from ._flows import FlowState, Workflow, hunt, ring_group
+from ._core._flows import FlowState, Workflow, hunt, ring_group
 from ._sequence import mermaid_text
 from ._state_diagrams import _FONT, _INK, _START_NODE, DiagramFormat, _dot_attrs, _dot_id
 
@@ -167,7 +167,7 @@ def flow_readme(workflows: Iterable[Workflow] | None = None, *, svg: bool = True
     out = [
         "## Workflows",
         "",
-        "Call flows composed of invites, drawn from their declaration (`src/callflow/_flows.py`).",
+        "Call flows composed of invites, drawn from their declaration (`src/callflow/_core/_flows.py`).",
         "Each state shows the participants it rings (`@0` is the first) and its deadline; an",
         "arrow lists `trigger @participant [condition] / effect` (no `@`: any participant).",
         "",

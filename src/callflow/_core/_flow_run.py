@@ -2,8 +2,8 @@
 
 Theory of operation
 -------------------
-A :class:`WorkflowRun` follows one :class:`~callflow._flows.Workflow` declaration (see
-:mod:`callflow._flows` for what entering a state does, the fates of invites, and who wins).
+A :class:`WorkflowRun` follows one :class:`~callflow._core._flows.Workflow` declaration (see
+:mod:`callflow._core._flows` for what entering a state does, the fates of invites, and who wins).
 Inputs go in with their time (:class:`FlowStarted`, :class:`InviteReached`,
 :class:`TimerFired`, :class:`CancelRequested`); actions come out (:class:`StartInvite`,
 :class:`CancelInvite`, :class:`RemoveParticipant`, :class:`SetTimer`, :class:`Done`). The

@@ -2,11 +2,11 @@
 
 Theory of operation
 -------------------
-Rule 1 (after h11, as in :mod:`callflow._machine`): what a workflow does next is decided by
+Rule 1 (after h11, as in :mod:`callflow._core._machine`): what a workflow does next is decided by
 its declaration, a :class:`Workflow` value: its states (:class:`FlowState`), the invites each
 state rings (participant indexes), and its transitions (:class:`FlowTransition`) on invite
 outcomes, on its deadline and on a cancel. The runtime
-(:class:`~callflow._flow_run.WorkflowRun`) reads the table compiled once from the
+(:class:`~callflow._core._flow_run.WorkflowRun`) reads the table compiled once from the
 declaration (:attr:`Workflow.table`); it holds no ``transitions.Machine``, and no
 transition is written as an ``if`` outside the declaration. The diagrams
 (:mod:`callflow._flow_diagrams`) are drawn from the same value.
@@ -42,7 +42,7 @@ from typing import Any, Final
 
 import attrs
 
-from ._exceptions import CallflowError
+from .._exceptions import CallflowError
 
 __all__ = [
     "WorkflowError",
