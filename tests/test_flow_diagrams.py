@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from callflow import diagrams
+from callflow._core._flows import Workflow, hunt, ring_group
 from callflow._flow_diagrams import (
     builtin_workflows,
     flow_diagram,
@@ -17,7 +18,6 @@ from callflow._flow_diagrams import (
     flow_readme,
     write_flow_diagrams,
 )
-from callflow._core._flows import Workflow, hunt, ring_group
 
 COMMITTED = Path(__file__).parents[1] / "diagrams"
 BUILT_INS = builtin_workflows()

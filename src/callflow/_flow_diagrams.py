@@ -2,10 +2,11 @@
 
 Theory of operation
 -------------------
-Nothing here knows a transition: every diagram is read off a :class:`~callflow._core._flows.Workflow`
-(its states, what each rings, their deadlines, and its transitions), the same value the
-runtime compiles its table from. So a workflow's diagram cannot disagree with what its runs
-do; a test parses the Mermaid and DOT back and compares their edges with the declaration.
+Nothing here knows a transition: every diagram is read off a
+:class:`~callflow._core._flows.Workflow` (its states, what each rings, their deadlines,
+and its transitions), the same value the runtime compiles its table from. So a workflow's
+diagram cannot disagree with what its runs do; a test parses the Mermaid and DOT back
+and compares their edges with the declaration.
 
 The DOT is written with the same helpers, font and ink as the invite machines'
 (:mod:`callflow._state_diagrams`), and turned into SVG or PNG by the same
@@ -167,7 +168,8 @@ def flow_readme(workflows: Iterable[Workflow] | None = None, *, svg: bool = True
     out = [
         "## Workflows",
         "",
-        "Call flows composed of invites, drawn from their declaration (`src/callflow/_core/_flows.py`).",
+        "Call flows composed of invites, drawn from their declaration",
+        "(`src/callflow/_core/_flows.py`).",
         "Each state shows the participants it rings (`@0` is the first) and its deadline; an",
         "arrow lists `trigger @participant [condition] / effect` (no `@`: any participant).",
         "",
