@@ -15,6 +15,8 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time they load on firs
     from ._auth import TokenValidator
     from ._client import GRAPH_BASE_URL, Client
     from ._clock import Clock, SystemClock
+    from ._core._flow_run import FlowResult, FlowStep, InviteRecord, WorkflowRun, replay_workflow
+    from ._core._flows import Fate, FlowState, FlowTransition, FlowTrigger, Workflow, WorkflowError
     from ._core._machine import InviteKind, InviteState, Trigger
     from ._core._models import (
         Identity,
@@ -40,6 +42,7 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time they load on firs
         NotificationError,
         WebhookAuthError,
     )
+    from ._flow_engine import InviteInto, WorkflowHandle
     from ._handle import InviteHandle
     from ._ids import Invite
     from ._tokens import GRAPH_SCOPE, TokenCredential, TokenSource
@@ -77,6 +80,20 @@ __all__ = [
     "webhook_app",
     "GRAPH_BASE_URL",
     "GRAPH_SCOPE",
+    # workflows
+    "Workflow",
+    "FlowState",
+    "FlowTransition",
+    "FlowTrigger",
+    "Fate",
+    "WorkflowRun",
+    "FlowStep",
+    "FlowResult",
+    "InviteRecord",
+    "WorkflowHandle",
+    "InviteInto",
+    "WorkflowError",
+    "replay_workflow",
     # traces
     "Recorder",
     "MemoryRecorder",
@@ -118,6 +135,19 @@ _LAZY: dict[str, str] = {
     "Clock": "._clock",
     "SystemClock": "._clock",
     "Invite": "._ids",
+    "FlowResult": "._core._flow_run",
+    "FlowStep": "._core._flow_run",
+    "InviteRecord": "._core._flow_run",
+    "WorkflowRun": "._core._flow_run",
+    "replay_workflow": "._core._flow_run",
+    "Fate": "._core._flows",
+    "FlowState": "._core._flows",
+    "FlowTransition": "._core._flows",
+    "FlowTrigger": "._core._flows",
+    "Workflow": "._core._flows",
+    "WorkflowError": "._core._flows",
+    "InviteInto": "._flow_engine",
+    "WorkflowHandle": "._flow_engine",
     "InviteKind": "._core._machine",
     "InviteState": "._core._machine",
     "Trigger": "._core._machine",

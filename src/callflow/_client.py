@@ -41,6 +41,7 @@ import anyio.abc
 import httpx
 
 from ._clock import Clock, SystemClock
+from ._core._flows import Workflow
 from ._core._invite import Invite
 from ._core._models import InvitationParticipantInfo
 from ._core._notifications import CommsNotification, NotificationKind, parse_notifications
@@ -48,6 +49,7 @@ from ._core._records import Step
 from ._core._retry import RetryPolicy, Send, Sending, Stop
 from ._core._switchboard import Deadlines, Delivery, DeliveryOutcome, Receipt, Switchboard
 from ._exceptions import CallflowError, NotificationError
+from ._flow_engine import ParticipantSpec, WorkflowHandle, builtin, start_workflow
 from ._handle import InviteHandle
 from ._ids import new_id
 from ._tasks import start_background, stop_background
@@ -137,6 +139,8 @@ class Client:
             maxlen=100
         )
         self._handles: dict[str, InviteHandle] = {}
+        #: Who hears of a notification that came after its invite ended, by invite id.
+        self._late_listeners: dict[str, Callable[[Delivery], None]] = {}
         self._finished: collections.deque[tuple[float, Invite]] = collections.deque()
         self._lanes: dict[str, collections.deque[tuple[Callable[..., Any], tuple[Any, ...]]]] = {}
         self._tg: anyio.abc.TaskGroup | None = None
@@ -174,6 +178,7 @@ class Client:
                 if self.recorder is not None:
                     self._record_result(handle.invite)
             self._handles.clear()
+            self._late_listeners.clear()
             if self._given_http is None and self._http is not None:
                 await self._http.aclose()
                 self._http = None
@@ -348,6 +353,108 @@ class Client:
             history=[s.to_dict() for s in invite.history],
         )
 
+    # -- workflows (see callflow._flow_engine) ---------------------------------------------
+
+    async def hunt(
+        self,
+        call_id: str,
+        participants: Sequence[ParticipantSpec],
+        ring_for: float = 30.0,
+        *,
+        settle_for: float = 60.0,
+        timeout: float | None = None,  # noqa: ASYNC109 - a deadline, not a cancel scope
+    ) -> WorkflowHandle:
+        """Sequential escalation: ring each participant in turn, ``ring_for`` seconds each.
+
+        A decline, a failure or ``ring_for`` without an answer cancels that invite and
+        moves to the next; the first to join wins. A participant who answers after their
+        cancel failed is reported (``result.late_answers``); never are two left joined.
+
+        Args:
+            call_id: the call to invite into.
+            participants: in the order they are rung (``InvitationParticipantInfo``,
+                spec-shaped mappings, or :class:`~callflow.InviteInto` for another call).
+            ring_for: seconds each participant rings.
+            settle_for: seconds the ended workflow waits for outstanding cancels.
+            timeout: each invite's own deadline per state (as in :meth:`invite`).
+
+        Returns:
+            A :class:`~callflow.WorkflowHandle`, once the first invite's POST is answered.
+
+        Raises:
+            WorkflowError: no participants, or a non-positive duration.
+            InviteError: a participant is not a valid invitee; nothing was sent.
+            CallflowError: the Client is not open.
+
+        """
+        flow = builtin("hunt", len(participants), ring_for, settle_for)
+        return await self.run_workflow(call_id, participants, flow, timeout=timeout)
+
+    async def ring_group(
+        self,
+        call_id: str,
+        participants: Sequence[ParticipantSpec],
+        ring_for: float = 30.0,
+        *,
+        settle_for: float = 60.0,
+        timeout: float | None = None,  # noqa: ASYNC109 - a deadline, not a cancel scope
+    ) -> WorkflowHandle:
+        """Parallel ringing: invite everyone at once (one invite each); the first to join wins.
+
+        Every other invite is cancelled at once; one who joins in the same instant, or
+        later, is removed again (``result.removed``). Nobody within ``ring_for`` ends it
+        ``nobody_answered``.
+
+        Args:
+            call_id: the call to invite into.
+            participants: who to ring (as in :meth:`hunt`).
+            ring_for: seconds the group rings.
+            settle_for: seconds the ended workflow waits for outstanding cancels.
+            timeout: each invite's own deadline per state (as in :meth:`invite`).
+
+        Returns:
+            A :class:`~callflow.WorkflowHandle`, once every invite's POST is answered.
+
+        Raises:
+            WorkflowError: no participants, or a non-positive duration.
+            InviteError: a participant is not a valid invitee; nothing was sent.
+            CallflowError: the Client is not open.
+
+        """
+        flow = builtin("ring_group", len(participants), ring_for, settle_for)
+        return await self.run_workflow(call_id, participants, flow, timeout=timeout)
+
+    async def run_workflow(
+        self,
+        call_id: str,
+        participants: Sequence[ParticipantSpec],
+        workflow: Workflow,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - a deadline, not a cancel scope
+    ) -> WorkflowHandle:
+        """Run a workflow declaration (your own, or :func:`callflow.hunt`'s) on a call.
+
+        Args:
+            call_id: the call to invite into.
+            participants: one per participant index of the declaration.
+            workflow: the :class:`~callflow.Workflow` declaration.
+            timeout: each invite's own deadline per state (as in :meth:`invite`).
+
+        Returns:
+            A :class:`~callflow.WorkflowHandle`, once the initial state's POSTs are answered.
+
+        Raises:
+            WorkflowError: the participants do not match the declaration.
+            InviteError: a participant is not a valid invitee; nothing was sent.
+            CallflowError: the Client is not open.
+
+        """
+        return await start_workflow(self, call_id, participants, workflow, timeout=timeout)
+
+    def _on_late(self, invite_id: str, heard: Callable[[Delivery], None]) -> None:
+        """Call ``heard`` for each notification that reaches the invite after it ended."""
+        self._late_listeners[invite_id] = heard
+
     # -- notifications ----------------------------------------------------------------------
 
     async def receive_notifications(
@@ -418,6 +525,8 @@ class Client:
                     )
                 if self.on_unmatched is not None:
                     self._call(delivery.notification.call_id, self.on_unmatched, (delivery,))
+                if invite is not None and (heard := self._late_listeners.get(invite.invite_id)):
+                    heard(delivery)
         if self.on_roster is not None:
             rosters: dict[int, list[InviteHandle]] = {}
             notes: dict[int, CommsNotification] = {}
@@ -518,6 +627,7 @@ class Client:
                 _, invite = finished.popleft()
                 board.release(invite)
                 self._handles.pop(invite.invite_id, None)
+                self._late_listeners.pop(invite.invite_id, None)
                 if self.recorder is not None:
                     self._record_result(invite)
             candidates = [
