@@ -1,0 +1,326 @@
+"""Hunt, ring group and your own workflow through Client + FakeGraph, on asyncio and trio.
+
+Each test drives the real engine: ``client.hunt`` / ``client.ring_group`` POST one invite
+per participant to the fake service, cancel with the invite's DELETE, remove a second
+joiner, and end by their deadlines on the virtual clock. The participants are the spec's
+own (examples 2 and 4), without example 2's ``replacesCallId``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import callflow
+from callflow import Fate, FlowResult, WorkflowHandle
+from callflow._core._flows import hunt
+from callflow.testing import (
+    SPEC_REQUESTS,
+    Answers,
+    Declines,
+    FakeGraph,
+    NeverAnswers,
+    Refuse,
+    SlowAnswer,
+    VirtualClock,
+)
+
+pytestmark = pytest.mark.anyio
+
+CALL_ID = "7531d31f-d10d-44de-802f-c569dbca451c"
+PARTICIPANTS: list[dict[str, Any]] = [
+    *(
+        {k: v for k, v in p.items() if k != "replacesCallId"}
+        for p in SPEC_REQUESTS[2]["participants"]
+    ),
+    dict(SPEC_REQUESTS[4]["participants"][0]),
+]
+
+
+def _id_of(participant: Mapping[str, Any]) -> str:
+    (leaf,) = (v for v in participant["identity"].values() if isinstance(v, Mapping))
+    return str(leaf["id"])
+
+
+IDS = [_id_of(p) for p in PARTICIPANTS]
+
+
+def script(fake: FakeGraph, *answers: Any) -> None:
+    for identity_id, answer in zip(IDS, answers, strict=False):
+        fake.script(identity_id, answer)
+
+
+def answers(fake: FakeGraph, method: str) -> list[str]:
+    """What the fake answered each request of ``method``, in order ("200", "204", ...)."""
+    return [r.answer for r in fake.requests if r.method == method]
+
+
+def fates(result: FlowResult) -> list[str]:
+    return [str(r.fate) for r in result.invites]
+
+
+@pytest.fixture
+async def recorded(
+    fake_graph: FakeGraph, virtual_clock: VirtualClock
+) -> AsyncIterator[tuple[callflow.Client, callflow.MemoryRecorder]]:
+    recorder = callflow.MemoryRecorder()
+    async with (
+        fake_graph.http_client() as http,
+        callflow.Client(
+            http, clock=virtual_clock, retry=callflow.RetryPolicy(jitter=False), recorder=recorder
+        ) as client,
+    ):
+        fake_graph.deliver_to(client)
+        yield client, recorder
+        fake_graph.deliver_to(None)
+
+
+# -- hunt -----------------------------------------------------------------------------------
+
+
+async def test_hunt_the_first_to_answer_joins_and_nobody_else_is_rung(
+    callflow_client: callflow.Client, fake_graph: FakeGraph
+) -> None:
+    script(fake_graph, Answers(after=4.0))
+
+    handle = await callflow_client.hunt(CALL_ID, PARTICIPANTS, ring_for=30.0)
+    result = await handle.wait()
+
+    assert (0, "answered", 4.0) == (result.answered, result.outcome, result.at)
+    assert (["200"], []) == (answers(fake_graph, "POST"), answers(fake_graph, "DELETE"))
+    assert ["answered", "not_invited", "not_invited"] == fates(result)
+    first = handle.invites[0]
+    assert first is not None and callflow.InviteState.completed is first.state
+    assert (None, None) == handle.invites[1:]
+
+
+async def test_hunt_the_on_call_answering_at_45_s_is_cancelled_at_30_s_so_only_the_backup_joins(
+    callflow_client: callflow.Client, fake_graph: FakeGraph
+) -> None:
+    script(fake_graph, Answers(after=45.0), Answers(after=10.0))
+
+    handle = await callflow_client.hunt(CALL_ID, PARTICIPANTS, ring_for=30.0)
+    result = await handle.wait()
+
+    assert (1, 40.0) == (result.answered, result.at)
+    assert ["cancelled", "answered", "not_invited"] == fates(result)
+    assert (["200", "200"], ["204"]) == (answers(fake_graph, "POST"), answers(fake_graph, "DELETE"))
+    on_call = handle.invites[0]
+    assert on_call is not None and callflow.InviteState.cancelled is on_call.state
+    assert callflow.FailureReason.cancelled is on_call.failure.reason  # type: ignore[union-attr]
+    (first, _) = fake_graph.operations.values()
+    assert "removed" == fake_graph.participant_state(CALL_ID, str(first.participant_ids[0]))
+
+
+async def test_hunt_a_decline_moves_on_at_once(
+    callflow_client: callflow.Client, fake_graph: FakeGraph
+) -> None:
+    script(fake_graph, Declines(after=3.0), Answers(after=5.0))
+
+    result = await (await callflow_client.hunt(CALL_ID, PARTICIPANTS)).wait()
+
+    assert (1, 8.0) == (result.answered, result.at)
+    assert ["failed", "answered", "not_invited"] == fates(result)
+    assert [] == answers(fake_graph, "DELETE")
+
+
+async def test_hunt_a_late_answer_after_a_failed_cancel_is_reported_and_the_next_cancelled(
+    callflow_client: callflow.Client, fake_graph: FakeGraph
+) -> None:
+    script(fake_graph, Answers(after=45.0), NeverAnswers())
+    fake_graph.fault_deletes(Refuse(403, "Forbidden", "Not allowed."))
+
+    handle = await callflow_client.hunt(CALL_ID, PARTICIPANTS[:2], ring_for=30.0)
+    result = await handle.wait()
+
+    # The DELETE at 30 s was refused, so the on-call kept ringing and answered at 45 s:
+    # the workflow says so, and cancels the backup it had moved on to.
+    assert (0, (0,), 45.0) == (result.answered, result.late_answers, result.at)
+    assert ["answered", "cancelled"] == fates(result)
+    assert ["403", "204"] == answers(fake_graph, "DELETE")
+    on_call = handle.invites[0]
+    assert on_call is not None and callflow.FailureReason.cancel_failed is (
+        on_call.failure.reason  # type: ignore[union-attr]
+    )
+
+
+async def test_hunt_cancelled_as_a_whole_cancels_what_rings_and_rings_nobody_else(
+    callflow_client: callflow.Client, fake_graph: FakeGraph, virtual_clock: VirtualClock
+) -> None:
+    script(fake_graph, NeverAnswers())
+    handle = await callflow_client.hunt(CALL_ID, PARTICIPANTS)
+    await virtual_clock.sleep(5.0)
+
+    result = await handle.cancel()
+
+    assert ("cancelled", None, 5.0) == (result.outcome, result.answered, result.at)
+    assert (["200"], ["204"]) == (answers(fake_graph, "POST"), answers(fake_graph, "DELETE"))
+    assert result == await handle.cancel()  # idempotent
+
+
+async def test_hunt_nobody_answers(
+    callflow_client: callflow.Client, fake_graph: FakeGraph
+) -> None:
+    script(fake_graph, NeverAnswers(), Declines(after=2.0))
+
+    result = await (await callflow_client.hunt(CALL_ID, PARTICIPANTS[:2], ring_for=20.0)).wait()
+
+    assert ("nobody_answered", None, 22.0) == (result.outcome, result.answered, result.at)
+    assert ["cancelled", "failed"] == fates(result)
+    assert ["204"] == answers(fake_graph, "DELETE")
+
+
+async def test_a_cancel_after_the_answer_changes_nothing(
+    callflow_client: callflow.Client, fake_graph: FakeGraph
+) -> None:
+    script(fake_graph, Answers(after=1.0))
+    handle = await callflow_client.hunt(CALL_ID, PARTICIPANTS)
+    answered = await handle.wait()
+
+    assert answered == await handle.cancel()
+    assert [] == answers(fake_graph, "DELETE")
+
+
+# -- ring group -----------------------------------------------------------------------------
+
+
+async def test_ring_group_the_first_to_answer_wins_and_the_others_are_cancelled_at_once(
+    callflow_client: callflow.Client, fake_graph: FakeGraph
+) -> None:
+    script(fake_graph, Answers(after=9.0), Answers(after=4.0), NeverAnswers())
+
+    handle = await callflow_client.ring_group(CALL_ID, PARTICIPANTS, ring_for=30.0)
+    result = await handle.wait()
+
+    assert (1, 4.0) == (result.answered, result.at)
+    assert ["cancelled", "answered", "cancelled"] == fates(result)
+    assert (["200"] * 3, ["204", "204"]) == (
+        answers(fake_graph, "POST"),
+        answers(fake_graph, "DELETE"),
+    )
+    assert all(h is not None for h in handle.invites)
+    assert 1 == sum(s.label == "operation" for s in fake_graph.sent)  # nobody else joined
+
+
+async def test_ring_group_two_answering_in_the_same_instant_the_later_is_removed(
+    callflow_client: callflow.Client, fake_graph: FakeGraph
+) -> None:
+    script(fake_graph, Answers(after=5.0), Answers(after=5.0), NeverAnswers())
+
+    handle = await callflow_client.ring_group(CALL_ID, PARTICIPANTS)
+    result = await handle.wait()
+    await fake_graph.drain()
+
+    assert 0 == result.answered
+    assert (1,) == result.removed  # the result says who
+    assert Fate.removed is handle.run.fates[1]
+    assert ["204", "204"] == answers(fake_graph, "DELETE")
+    second = list(fake_graph.operations.values())[1]
+    assert "removed" == fake_graph.participant_state(CALL_ID, str(second.participant_ids[0]))
+
+
+async def test_ring_group_nobody_answers_at_ring_for(
+    callflow_client: callflow.Client, fake_graph: FakeGraph
+) -> None:
+    script(fake_graph, NeverAnswers(), NeverAnswers(), Declines(after=1.0))
+
+    result = await (await callflow_client.ring_group(CALL_ID, PARTICIPANTS, 20.0)).wait()
+
+    assert ("nobody_answered", None, 20.0) == (result.outcome, result.answered, result.at)
+    assert ["cancelled", "cancelled", "failed"] == fates(result)
+    assert ["204", "204"] == answers(fake_graph, "DELETE")
+
+
+async def test_ring_group_cancelled_as_a_whole_cancels_every_invite(
+    callflow_client: callflow.Client, fake_graph: FakeGraph, virtual_clock: VirtualClock
+) -> None:
+    script(fake_graph, NeverAnswers(), NeverAnswers(), NeverAnswers())
+    handle = await callflow_client.ring_group(CALL_ID, PARTICIPANTS)
+    await virtual_clock.sleep(3.0)
+
+    result = await handle.cancel()
+
+    assert ("cancelled", ["cancelled"] * 3) == (result.outcome, fates(result))
+    assert ["204"] * 3 == answers(fake_graph, "DELETE")
+
+
+# -- deadlines, bad input, the Client's end ---------------------------------------------------
+
+
+async def test_a_workflow_whose_cancels_never_settle_ends_at_its_final_deadline(
+    callflow_client: callflow.Client, fake_graph: FakeGraph
+) -> None:
+    script(fake_graph, NeverAnswers(), Answers(after=2.0))
+    fake_graph.fault_deletes(SlowAnswer(500.0))
+
+    handle = await callflow_client.ring_group(CALL_ID, PARTICIPANTS[:2], settle_for=60.0)
+    result = await handle.wait()
+
+    assert (1, 62.0) == (result.answered, result.at)
+    assert (0,) == result.unsettled
+
+
+async def test_the_wrong_number_of_participants_is_refused_before_anything_is_sent(
+    callflow_client: callflow.Client, fake_graph: FakeGraph
+) -> None:
+    workflow = hunt(2)
+
+    with pytest.raises(callflow.WorkflowError, match="invites 2 participants, but 3"):
+        await callflow_client.run_workflow(CALL_ID, PARTICIPANTS, workflow)
+    assert [] == fake_graph.requests
+
+
+async def test_a_bad_participant_is_refused_before_anything_is_sent(
+    callflow_client: callflow.Client, fake_graph: FakeGraph
+) -> None:
+    with pytest.raises(callflow.InviteError):
+        await callflow_client.ring_group(CALL_ID, [PARTICIPANTS[0], {"identity": {}}])
+    assert [] == fake_graph.requests
+
+
+async def test_no_participants_is_refused(callflow_client: callflow.Client) -> None:
+    with pytest.raises(callflow.WorkflowError, match="at least one participant"):
+        await callflow_client.hunt(CALL_ID, [])
+
+
+async def test_a_workflow_left_running_when_the_client_closes_raises_on_wait(
+    fake_graph: FakeGraph, virtual_clock: VirtualClock
+) -> None:
+    script(fake_graph, NeverAnswers())
+    async with (
+        fake_graph.http_client() as http,
+        callflow.Client(http, clock=virtual_clock) as client,
+    ):
+        fake_graph.deliver_to(client)
+        handle: WorkflowHandle = await client.hunt(CALL_ID, PARTICIPANTS[:1])
+    fake_graph.assert_all_used = False
+
+    with pytest.raises(callflow.CallflowError, match="closed before workflow hunt"):
+        await handle.wait()
+
+
+# -- record and replay ------------------------------------------------------------------------
+
+
+async def test_a_recorded_workflow_replays_to_the_same_path(
+    recorded: tuple[callflow.Client, callflow.MemoryRecorder],
+    fake_graph: FakeGraph,
+    tmp_path: Path,
+) -> None:
+    client, recorder = recorded
+    script(fake_graph, Answers(after=45.0), Answers(after=10.0))
+    handle = await client.hunt(CALL_ID, PARTICIPANTS, ring_for=30.0)
+    result = await handle.wait()
+
+    events = [e for e in recorder.events if e.get("workflow_id") == handle.workflow_id]
+    replayed = callflow.replay_workflow(json.loads(json.dumps(events)))
+
+    assert handle.run.steps == replayed.steps
+    assert result == replayed.result
+    assert {"type": "workflow_result", "result": result.to_dict()} == {
+        k: events[-1][k] for k in ("type", "result")
+    }
