@@ -35,6 +35,8 @@ from typing import IO, TYPE_CHECKING, Any, NamedTuple
 import anyio
 
 from . import __version__
+from ._core._flow_run import is_workflow_event, replay_workflows, workflow_path
+from ._core._flows import WorkflowError
 from ._core._invite import Invite
 from ._core._notifications import parse_notifications
 from ._core._records import Step
@@ -175,6 +177,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _by_invite(events: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for event in events:
+        if is_workflow_event(event):
+            continue  # a workflow's own inputs: see _replay_workflows
         groups.setdefault(str(event.get("client_context")), []).append(event)
     return list(groups.values())
 
@@ -202,14 +206,28 @@ def _replayed(events: list[dict[str, Any]]) -> tuple[Invite, float, list[Step] |
 def _replay(args: argparse.Namespace) -> int:
     trace: Path = args.trace
     try:
-        groups = _by_invite(read_trace(trace))
-        if not groups:
+        events = read_trace(trace)
+        groups = _by_invite(events)
+        flows = replay_workflows(events)
+        if not groups and not flows:
             raise TraceError(f"{trace}: the trace holds no events")
         replays = [_replayed(group) for group in groups]
-    except TraceError as exc:
+    except (TraceError, WorkflowError) as exc:
         return _fail("replay", exc)
     symbols = _symbols(sys.stdout)
     status = 0
+    for run, recorded_result in flows:
+        replayed = None if run.result is None else run.result.to_dict()
+        if recorded_result is None:
+            verdict = "(no recorded result to compare with)"
+        elif recorded_result == replayed:
+            verdict = f"{symbols.ok} matches the recorded result"
+        else:
+            status = 1
+            verdict = f"{symbols.bad} differs from the recorded result {recorded_result}"
+        answered = "" if run.result is None else f"  [answered: {run.result.answered}]"
+        path = workflow_path(run, symbols.arrow)
+        print(f"workflow {run.workflow.name}  {path}{answered}  {verdict}")
     for invite, started, recorded in replays:
         path = _path(invite, started, symbols.arrow)
         if recorded is None:

@@ -59,6 +59,9 @@ __all__ = [
     "flow_result_event",
     "flow_input",
     "replay_workflow",
+    "is_workflow_event",
+    "replay_workflows",
+    "workflow_path",
 ]
 
 # -- inputs and actions -------------------------------------------------------------------------
@@ -543,3 +546,46 @@ def replay_workflow(
     if run is None:
         raise WorkflowError("the trace holds no workflow events")
     return run
+
+
+def is_workflow_event(event: Mapping[str, Any]) -> bool:
+    """True for the events a workflow writes (``workflow_…``), not an invite's."""
+    return str(event.get("type", "")).startswith("workflow_")
+
+
+def replay_workflows(
+    events: Iterable[Mapping[str, Any]],
+) -> list[tuple[WorkflowRun, dict[str, Any] | None]]:
+    """Replay every workflow of a trace (grouped by ``workflow_id``), oldest first.
+
+    Returns:
+        Each replayed run, with the recorded ``workflow_result`` event's result (None
+        when the trace has none) to compare it with.
+
+    Raises:
+        WorkflowError: a workflow's events cannot be replayed.
+
+    """
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for event in events:
+        if is_workflow_event(event):
+            groups.setdefault(str(event.get("workflow_id")), []).append(event)
+    out: list[tuple[WorkflowRun, dict[str, Any] | None]] = []
+    for workflow_id, group in groups.items():
+        try:
+            run = replay_workflow(group)
+        except WorkflowError as exc:
+            raise WorkflowError(f"workflow {workflow_id}: {exc}") from None
+        results = [e.get("result") for e in group if e.get("type") == "workflow_result"]
+        out.append((run, dict(results[-1]) if results and results[-1] else None))
+    return out
+
+
+def workflow_path(run: WorkflowRun, arrow: str = "->") -> str:
+    """``ringing_0 -> ringing_1 (+30.000s) -> answered (+40.000s)``: the states, with times."""
+    if not run.steps:
+        return "(not started)"
+    started = run.steps[0].at
+    parts = [run.steps[0].dest]
+    parts += [f"{s.dest} (+{s.at - started:.3f}s)" for s in run.steps[1:] if s.dest != s.source]
+    return f" {arrow} ".join(parts)
