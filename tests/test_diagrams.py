@@ -25,7 +25,7 @@ from callflow._core._machine import (
     states_of,
 )
 from callflow._exceptions import CallflowError
-from callflow._flow_diagrams import write_flow_diagrams
+from callflow._flow_diagrams import builtin_workflows, flow_diagram
 
 KINDS = list(InviteKind)
 COMMITTED = Path(__file__).parents[1] / "diagrams"
@@ -236,7 +236,8 @@ def test_png_renders(kind: InviteKind) -> None:
 def test_write_diagrams_writes_every_format(tmp_path: Path) -> None:
     written = diagrams.write_diagrams(tmp_path)
 
-    expected = [f"{k}{ext}" for k in KINDS for ext in (".mmd", ".dot", ".svg", ".png")]
+    names = [*(k.value for k in KINDS), *(w.name for w in builtin_workflows())]
+    expected = [f"{n}{ext}" for n in names for ext in (".mmd", ".dot", ".svg", ".png")]
     assert [*expected, "README.md"] == [path.name for path in written]
     assert all(path.stat().st_size > 0 for path in written)
     assert (tmp_path / "invite.png").read_bytes().startswith(PNG_MAGIC)
@@ -268,7 +269,7 @@ def test_without_dot_mermaid_and_dot_text_still_work(
     written = diagrams.write_diagrams(out, formats=("mermaid", "dot"))
 
     assert diagrams.state_diagram(InviteKind.invite).startswith("---\n")
-    assert 7 == len(written)
+    assert 2 * (len(KINDS) + len(builtin_workflows())) + 1 == len(written)
 
 
 def test_without_dot_write_diagrams_fails_before_writing(
@@ -300,8 +301,7 @@ def test_unknown_image_format_is_refused() -> None:
 
 
 def test_committed_diagrams_match_the_machine(tmp_path: Path) -> None:
-    diagrams.write_diagrams(tmp_path, flows=committed_flows())
-    write_flow_diagrams(tmp_path, formats=("mermaid", "dot"))  # diagrams/hunt.*, ring_group.*
+    diagrams.write_diagrams(tmp_path, flows=committed_flows())  # and diagrams/hunt.*, ring_group.*
 
     def texts(folder: Path) -> dict[str, str]:
         files = [*folder.glob("*.mmd"), *folder.glob("*.dot"), folder / "README.md"]
@@ -331,8 +331,10 @@ def test_readme_shows_each_diagram_inline_and_links_the_svgs(tmp_path: Path) -> 
     readme = (tmp_path / "README.md").read_text(encoding="utf-8")
 
     blocks = re.findall(r"```mermaid\n(.*?)```", readme, re.DOTALL)
-    assert [diagrams.state_diagram(kind) for kind in KINDS] + [
-        (tmp_path / "flow-hello.mmd").read_text(encoding="utf-8")
+    assert [
+        *(diagrams.state_diagram(kind) for kind in KINDS),
+        *(flow_diagram(w) for w in builtin_workflows()),
+        (tmp_path / "flow-hello.mmd").read_text(encoding="utf-8"),
     ] == blocks
     assert all(f"]({kind}.svg)" in readme for kind in KINDS)
 

@@ -36,6 +36,7 @@ from typing import Any, Final, Literal, NamedTuple
 
 from ._core._machine import TERMINAL_STATES, InviteKind, InviteState
 from ._exceptions import CallflowError
+from ._flow_diagrams import flow_readme, write_flow_diagrams
 from ._sequence import Message, sequence_diagram, spec_flow, spec_flows, trace_sequence_diagram
 from ._state_diagrams import DiagramFormat as DiagramFormat
 from ._state_diagrams import StepLike, state_diagram, trace_state_diagram
@@ -184,6 +185,7 @@ def _readme(formats: Sequence[str], flows: Mapping[str, Sequence[Message]]) -> s
         links = [f"[{fmt.upper()}]({kind}{_SUFFIX[fmt]})" for fmt in formats if fmt != "mermaid"]
         if links:
             out += [f"Also as {', '.join(links)}.", ""]
+    out.append(flow_readme(svg="svg" in formats))
     if flows:
         out += ["## Flows", ""]
     for name, messages in flows.items():
@@ -235,6 +237,7 @@ def write_diagrams(
         written += _diagram_files(
             out_dir, kind.value, chosen, mermaid, state_diagram(kind, fmt="dot")
         )
+    written += write_flow_diagrams(out_dir, formats=chosen)  # hunt, ring_group
     for name, messages in flows.items():
         written.append(_write(out_dir / f"flow-{name}.mmd", _flow(name, messages)))
     written.append(_write(out_dir / "README.md", _readme(chosen, flows)))
