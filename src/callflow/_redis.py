@@ -133,6 +133,22 @@ def _coredis() -> Any:
     return coredis
 
 
+class _Changes:
+    """The changes a pub/sub subscription receives (a plain iterator: nothing to close)."""
+
+    def __init__(self, pubsub: Any) -> None:
+        self._pubsub = pubsub
+
+    def __aiter__(self) -> _Changes:
+        return self
+
+    async def __anext__(self) -> Change:
+        while True:
+            message = await self._pubsub.__anext__()
+            if message["type"] == "message":
+                return Change.from_json(str(message["data"]))
+
+
 class RedisStore:
     """The store on a Redis server (or cluster-compatible layout), shared by a fleet.
 
@@ -336,13 +352,7 @@ class RedisStore:
         async with self._redis.pubsub(
             channels=[self._channel], ignore_subscribe_messages=True
         ) as pubsub:
-
-            async def changes() -> AsyncIterator[Change]:
-                async for message in pubsub:
-                    if message["type"] == "message":
-                        yield Change.from_json(str(message["data"]))
-
-            yield changes()
+            yield _Changes(pubsub)
 
     def subscribe(self) -> AbstractAsyncContextManager[AsyncIterator[Change]]:
         """See :meth:`callflow._store.Store.subscribe`."""
