@@ -11,7 +11,7 @@ import pytest
 
 from callflow._redis import RedisStore, _json
 from callflow._store import StoreError, call_key, operation_key
-from redis_support import running_server
+from redis_support import free_port, running_server
 from spec_examples import Example
 
 pytestmark = pytest.mark.anyio
@@ -24,7 +24,9 @@ OVERHEAD_BUDGET = 2560
 @pytest.fixture(scope="module")
 def cluster_port() -> Iterator[int]:
     """A redis-server in cluster mode (one node is enough to ask CLUSTER KEYSLOT)."""
-    with running_server("--cluster-enabled", "yes") as port:
+    # The cluster bus port is the port + 10000 unless given: give a free one.
+    bus = str(free_port())
+    with running_server("--cluster-enabled", "yes", "--cluster-port", bus) as port:
         yield port
 
 

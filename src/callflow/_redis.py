@@ -97,6 +97,9 @@ if TYPE_CHECKING:
 
 __all__ = ["RedisStore"]
 
+#: How many invite -> call ids an instance remembers (the rest cost one GET to find).
+_REMEMBERED = 100_000
+
 _REGISTER = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'call_id', ARGV[1], 'client_context', ARGV[2], 'routes', ARGV[3],
@@ -253,8 +256,14 @@ class RedisStore:
             call_id = await self._redis.get(self._locator(invite_id))
             if call_id is None:
                 raise UnknownInvite(invite_id)
-            self._calls[invite_id] = call_id
+            self._remember(invite_id, call_id)
         return call_id
+
+    def _remember(self, invite_id: str, call_id: str) -> None:
+        # Bounded: an invite another instance released is never popped here.
+        if len(self._calls) >= _REMEMBERED:
+            del self._calls[next(iter(self._calls))]
+        self._calls[invite_id] = call_id
 
     async def _eval(self, script: str, keys: list[str], args: list[str | int | float]) -> Any:
         # EVALSHA, loading the script once per connection pool when the server lacks it.
@@ -276,9 +285,13 @@ class RedisStore:
         """See :meth:`callflow._store.Store.register`."""
         check_invite_event(invite_id, event)
         redis = self._redis
-        if not await redis.set(
-            self._claim(client_context), invite_id, condition=_coredis().PureToken.NX
-        ):
+        nx = _coredis().PureToken.NX
+        # The locator first: it refuses a second invite with this id, and it exists before
+        # any route names the invite, so whoever routes to it can find its slot.
+        if not await redis.set(self._locator(invite_id), call_id, condition=nx):
+            raise StoreError(f"invite {invite_id!r} is already registered")
+        if not await redis.set(self._claim(client_context), invite_id, condition=nx):
+            await redis.delete([self._locator(invite_id)])
             holder = await redis.get(self._claim(client_context))
             raise ClientContextInFlight(client_context, holder or "?")
         own = call_key(call_id)
@@ -286,11 +299,10 @@ class RedisStore:
         keys = self.keys_of(invite_id, call_id)
         args: list[str | int | float] = [call_id, client_context, json.dumps(others)]
         args += [_json(dict(event)), INVITE_FINGERPRINT, invite_id]
-        if not await self._eval(_REGISTER, keys, args):
+        if not await self._eval(_REGISTER, keys, args):  # a record left by a lost locator
             await self._eval(_RELEASE_CLAIM, [self._claim(client_context)], [invite_id])
             raise StoreError(f"invite {invite_id!r} is already registered")
-        await redis.set(self._locator(invite_id), call_id)
-        self._calls[invite_id] = call_id
+        self._remember(invite_id, call_id)
         await self._add_route_sets(invite_id, others)
 
     async def _add_route_sets(self, invite_id: str, keys: Iterable[str]) -> None:
@@ -314,9 +326,11 @@ class RedisStore:
     async def route(self, route_keys: Iterable[str]) -> dict[str, tuple[str, ...]]:
         """See :meth:`callflow._store.Store.route`."""
         keys = list(dict.fromkeys(route_keys))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            replies = [pipe.smembers(self._route(key)) for key in keys]
         found = {}
-        for key in keys:
-            members = await self._redis.smembers(self._route(key))
+        for key, reply in zip(keys, replies, strict=True):
+            members = await reply
             if members:
                 found[key] = tuple(sorted(members))
         return found
