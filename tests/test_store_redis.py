@@ -100,3 +100,13 @@ def test_the_repr_never_shows_the_password() -> None:
 async def test_a_store_used_before_it_is_opened_says_so() -> None:
     with pytest.raises(StoreError, match="async with RedisStore"):
         await RedisStore("redis://127.0.0.1:1/0").route([call_key("x")])
+
+
+async def test_a_server_that_lost_its_scripts_is_given_them_again(
+    redis_store: RedisStore,
+) -> None:
+    event = {"type": "invite", "invite_id": "s", "call_id": "c", "at": 0.0}
+    await redis_store.register("s", event, call_id="c", client_context="ctx-s")
+    await redis_store._redis.script_flush()  # as a restarted server has none
+    appended = await redis_store.append("s", "n1", {"type": "timeout", "at": 1.0})
+    assert (True, 2) == (appended.new, appended.count)
