@@ -250,6 +250,16 @@ async def test_a_deadline_not_yet_due_is_not_claimed_and_a_lapsed_claim_falls_du
     assert [(invite_id, 15.0)] == [(d.invite_id, d.at) for d in await peer.claim_due(15, lease=5)]
 
 
+async def test_a_deadline_moved_or_set_twice_is_claimed_once_at_its_latest_time(
+    store: Store,
+) -> None:
+    invite_id = await registered(store)
+    for at in (5.0, 5.0, 8.0, 3.0):
+        await store.schedule(invite_id, at=at)
+    assert [(invite_id, 3.0)] == [(d.invite_id, d.at) for d in await store.claim_due(9, lease=5)]
+    assert [] == await store.claim_due(13.5, lease=5)
+
+
 async def test_a_released_invite_has_no_deadline_and_no_call_route(store: Store) -> None:
     invite_id = await registered(store, route_keys=(call_key(REPLACED),))
     await store.schedule(invite_id, at=1.0)

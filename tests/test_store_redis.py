@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import coredis
@@ -11,7 +12,7 @@ import pytest
 
 from callflow._redis import RedisStore, _json
 from callflow._store import StoreError, call_key, operation_key
-from redis_support import free_port, running_server
+from redis_support import RedisUnavailable, free_port, running_server
 from spec_examples import Example
 
 pytestmark = pytest.mark.anyio
@@ -110,3 +111,12 @@ async def test_a_server_that_lost_its_scripts_is_given_them_again(
     await redis_store._redis.script_flush()  # as a restarted server has none
     appended = await redis_store.append("s", "n1", {"type": "timeout", "at": 1.0})
     assert (True, 2) == (appended.new, appended.count)
+
+
+def test_a_machine_without_redis_server_is_told_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing on it
+    server = running_server()
+    with pytest.raises(RedisUnavailable, match="apt-get install redis-server"):
+        server.__enter__()

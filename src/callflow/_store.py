@@ -367,7 +367,10 @@ class MemoryStore:
         self._claims: dict[str, str] = {}
         # route key -> invite id -> when the route lapses (inf while in flight)
         self._routes: dict[str, dict[str, float]] = {}
+        # the deadline of each invite, and a heap of them (entries no longer current are
+        # skipped when they surface), so a claim costs O(log n), not a scan
         self._deadlines: dict[str, float] = {}
+        self._due: list[tuple[float, str]] = []
         self._expiries: list[tuple[float, str]] = []
         self._subscribers: set[MemoryObjectSendStream[Change]] = set()
 
@@ -512,13 +515,20 @@ class MemoryStore:
         """See :meth:`Store.schedule`."""
         self._record(invite_id)
         self._deadlines[invite_id] = at
+        heapq.heappush(self._due, (at, invite_id))
 
     async def claim_due(self, now: float, *, lease: float, limit: int = 100) -> list[Due]:
         """See :meth:`Store.claim_due`."""
-        due = heapq.nsmallest(limit, ((at, i) for i, at in self._deadlines.items() if at <= now))
-        for _, invite_id in due:
+        claimed: dict[str, Due] = {}
+        while self._due and self._due[0][0] <= now and len(claimed) < limit:
+            at, invite_id = heapq.heappop(self._due)
+            if self._deadlines.get(invite_id) == at and invite_id not in claimed:
+                claimed[invite_id] = Due(invite_id=invite_id, at=at)
+            # else: moved, dropped, or a second entry for the same deadline
+        for invite_id in claimed:
             self._deadlines[invite_id] = now + lease
-        return [Due(invite_id=i, at=at) for at, i in due]
+            heapq.heappush(self._due, (now + lease, invite_id))
+        return list(claimed.values())
 
     async def release(self, invite_id: str, ttl: float) -> None:
         """See :meth:`Store.release`."""
