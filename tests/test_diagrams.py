@@ -16,8 +16,7 @@ from hypothesis import strategies as st
 
 import spec_examples
 from callflow import diagrams
-from callflow._exceptions import CallflowError
-from callflow._machine import (
+from callflow._core._machine import (
     TABLES,
     TERMINAL_STATES,
     InviteKind,
@@ -25,6 +24,7 @@ from callflow._machine import (
     Trigger,
     states_of,
 )
+from callflow._exceptions import CallflowError
 
 KINDS = list(InviteKind)
 COMMITTED = Path(__file__).parents[1] / "diagrams"

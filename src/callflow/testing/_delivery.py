@@ -34,8 +34,8 @@ import attrs
 import httpx
 
 from .._clock import Clock
+from .._core._switchboard import Receipt
 from .._exceptions import CallflowError
-from .._switchboard import Receipt
 from ._clock import VirtualClock
 
 __all__ = ["Courier", "NotificationSink", "Target", "Outgoing", "Sent"]

@@ -23,11 +23,11 @@ import anyio
 import attrs
 
 from .._client import Client
+from .._core._invite import Invite
+from .._core._machine import InviteKind, InviteState
+from .._core._records import FailureReason
+from .._core._retry import RetryPolicy
 from .._exceptions import InviteFailed
-from .._invite import Invite
-from .._machine import InviteKind, InviteState
-from .._records import FailureReason
-from .._retry import RetryPolicy
 from .._trace import MemoryRecorder
 from ._clock import VirtualClock
 from ._delivery import Sent
