@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Final
 
@@ -81,6 +81,43 @@ def running_server(*extra: str) -> Iterator[int]:
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
+
+
+def _cluster_ok(port: int) -> bool:
+    info = subprocess.run(
+        ["redis-cli", "-h", "127.0.0.1", "-p", str(port), "cluster", "info"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=5,
+    )
+    return "cluster_state:ok" in info.stdout
+
+
+@contextmanager
+def running_cluster(nodes: int = 3) -> Iterator[int]:
+    """Start a Redis Cluster of ``nodes`` masters on loopback; yield one node's port.
+
+    Raises:
+        RedisUnavailable: a node did not start, or the cluster did not form within 10 s.
+    """
+    with ExitStack() as stack:
+        ports = []
+        for _ in range(nodes):
+            bus = str(free_port())  # the default, port + 10000, may be out of range
+            extra = ("--cluster-enabled", "yes", "--cluster-port", bus)
+            ports.append(stack.enter_context(running_server(*extra)))
+        addresses = [f"127.0.0.1:{port}" for port in ports]
+        create = ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0"]
+        made = subprocess.run(
+            [*create, "--cluster-yes"], capture_output=True, text=True, check=False, timeout=30
+        )
+        deadline = time.monotonic() + 10
+        while not all(_cluster_ok(port) for port in ports):
+            if made.returncode != 0 or time.monotonic() > deadline:
+                raise RedisUnavailable(f"the cluster did not form: {made.stdout}{made.stderr}")
+            time.sleep(0.1)
+        yield ports[0]
 
 
 @contextmanager

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import gc
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import coredis
 import pytest
 
 from callflow._redis import RedisStore, _json
-from callflow._store import StoreError, call_key, operation_key
-from redis_support import RedisUnavailable, free_port, running_server
+from callflow._store import Snapshot, StoreError, call_key, operation_key
+from redis_support import RedisUnavailable, free_port, running_cluster, running_server
 from spec_examples import Example
 
 pytestmark = pytest.mark.anyio
@@ -29,6 +31,13 @@ def cluster_port() -> Iterator[int]:
     bus = str(free_port())
     with running_server("--cluster-enabled", "yes", "--cluster-port", bus) as port:
         yield port
+
+
+@pytest.fixture(scope="module")
+def cluster_url() -> Iterator[str]:
+    """A real three-master Redis Cluster on loopback."""
+    with running_cluster(3) as port:
+        yield f"redis://127.0.0.1:{port}"
 
 
 @pytest.fixture
@@ -120,3 +129,36 @@ def test_a_machine_without_redis_server_is_told_what_to_install(
     server = running_server()
     with pytest.raises(RedisUnavailable, match="apt-get install redis-server"):
         server.__enter__()
+
+
+# coredis 6.9's RedisCluster leaves two anyio memory streams unclosed per client, even for
+# a bare SET outside callflow (a ResourceWarning when they are collected): its bug, not a
+# leak of ours. The standalone client, which the other tests use, has no such warning.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+async def test_an_invites_whole_life_runs_on_a_real_redis_cluster(cluster_url: str) -> None:
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    async with RedisStore(cluster_url, prefix=prefix, cluster=True) as store:
+        event = {"type": "invite", "invite_id": "c1", "call_id": "call-1", "at": 0.0}
+        replaced = call_key("call-0")
+        await store.register(
+            "c1", event, call_id="call-1", client_context="ctx-c1", route_keys=[replaced]
+        )
+        await store.add_routes("c1", [operation_key("op-c1")])
+        keys = ["clientContext:ctx-c1", call_key("call-1"), replaced, operation_key("op-c1")]
+        assert dict.fromkeys(keys, ("c1",)) == await store.route(keys)
+        await store.schedule("c1", at=5.0)
+        assert ["c1"] == [d.invite_id for d in await store.claim_due(5.0, lease=10)]
+        done = Snapshot(version=2, state="failed", data={"reason": "timeout"})
+        async with store.subscribe() as changes:
+            appended = await store.append(
+                "c1", "timeout:requested", {"type": "timeout"}, snapshot=done
+            )
+            with anyio.fail_after(5):
+                change = await anext(aiter(changes))
+        assert (True, True, done) == (appended.new, appended.saved, change.snapshot)
+        again = await store.append("c1", "timeout:requested", {"type": "timeout"})
+        assert not again.new
+        await store.release("c1", ttl=60)
+        assert {} == await store.route([call_key("call-1"), replaced])
+        assert ["invite", "timeout"] == [e["type"] for e in await store.inputs("c1")]
+    gc.collect()  # collect coredis' unclosed streams here, under this test's filter

@@ -74,6 +74,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import urllib.parse
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
@@ -194,17 +195,19 @@ class RedisStore:
     Use it as an async context manager: entering connects, leaving disconnects.
 
     Args:
-        url: ``redis://host:port/db`` (``rediss://`` for TLS).
+        url: ``redis://host:port/db`` (``rediss://`` for TLS); for a cluster, any node.
         prefix: the first part of every key and of the channel; one deployment's name.
+        cluster: the URL names a Redis Cluster node (the client then follows the slots).
     """
 
-    def __init__(self, url: str, *, prefix: str = "callflow") -> None:
+    def __init__(self, url: str, *, prefix: str = "callflow", cluster: bool = False) -> None:
         if not url.startswith(("redis://", "rediss://", "unix://")):
             raise StoreError(f"not a Redis URL: {url.split('@')[-1]!r} (redis://host:port/db)")
         self._url = url
         self._prefix = prefix
+        self._cluster = cluster
         self._channel = f"{prefix}:changes"
-        self._client: coredis.Redis[str] | None = None
+        self._client: coredis.Redis[str] | coredis.RedisCluster[str] | None = None
         self._calls: dict[str, str] = {}
 
     def __repr__(self) -> str:
@@ -212,7 +215,21 @@ class RedisStore:
         return f"RedisStore({self._url.split('@')[-1]!r}, prefix={self._prefix!r})"
 
     async def __aenter__(self) -> RedisStore:
-        client = _coredis().Redis.from_url(self._url, decode_responses=True)
+        coredis = _coredis()
+        if self._cluster:
+            # Not RedisCluster.from_url: it hands its pool startup nodes in a form coredis
+            # itself deprecates (a DeprecationWarning on every connect).
+            url = urllib.parse.urlsplit(self._url)
+            client = coredis.RedisCluster(
+                url.hostname,
+                url.port or 6379,
+                username=url.username or None,
+                password=url.password or None,
+                ssl=url.scheme == "rediss",
+                decode_responses=True,
+            )
+        else:
+            client = coredis.Redis.from_url(self._url, decode_responses=True)
         await client.__aenter__()
         self._client = client
         return self
@@ -228,7 +245,7 @@ class RedisStore:
             await client.__aexit__(exc_type, exc, tb)
 
     @property
-    def _redis(self) -> coredis.Redis[str]:
+    def _redis(self) -> coredis.Redis[str] | coredis.RedisCluster[str]:
         if self._client is None:
             raise StoreError("RedisStore is not open: use it as `async with RedisStore(url)`")
         return self._client
