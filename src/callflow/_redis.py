@@ -190,7 +190,7 @@ class _Changes:
 
 
 class RedisStore:
-    """The store on a Redis server (or cluster-compatible layout), shared by a fleet.
+    """The store on a Redis server or a Redis Cluster (``cluster=True``), shared by a fleet.
 
     Use it as an async context manager: entering connects, leaving disconnects.
 
