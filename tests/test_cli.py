@@ -17,6 +17,7 @@ import callflow.diagrams
 from callflow import _cli
 from callflow._cli import main
 from callflow.testing import SCENARIOS
+from callflow.testing._flow_scenarios import WORKFLOW_SCENARIOS
 
 Trace = Callable[[Path], Iterable[Any]]
 
@@ -108,7 +109,8 @@ def test_demo_exits_1_when_a_scenario_ends_other_than_expected(
 
 
 def test_demo_writes_one_trace_per_scenario(traces: Path) -> None:
-    assert {f"{s.slug}.jsonl" for s in SCENARIOS} == {p.name for p in traces.iterdir()}
+    slugs = [s.slug for s in (*SCENARIOS, *WORKFLOW_SCENARIOS)]
+    assert {f"{slug}.jsonl" for slug in slugs} == {p.name for p in traces.iterdir()}
 
 
 def test_demo_cannot_write_its_traces(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,10 +9,12 @@ Each subcommand is a thin shell over the library:
   :class:`~callflow.Client` against the fake Graph service on a virtual clock, so a
   60-second ring takes no time. It prints each invite's path with the virtual time of each
   state, and exits 1 when any scenario ends other than expected. ``--trace-dir`` writes
-  each scenario's trace as JSON lines, ready for ``callflow replay``.
+  each scenario's trace as JSON lines, ready for ``callflow replay``. Then it runs a hunt
+  and a ring group (:data:`~callflow.testing._flow_scenarios.WORKFLOW_SCENARIOS`).
 * ``callflow replay TRACE.jsonl`` feeds each recorded invite's inputs to a fresh
-  :class:`~callflow.Invite` (:func:`callflow.replay`), prints the path it takes, and
-  exits 1 when it differs from the recorded result.
+  :class:`~callflow.Invite` (:func:`callflow.replay`), and each recorded workflow's to a
+  fresh run (:func:`callflow.replay_workflow`), prints the path each takes, and exits 1
+  when one differs from the recorded result.
 * ``callflow diagrams ...`` hands the rest of the command line to
   :func:`callflow.diagrams.main`, imported only then, with a reader for ``--trace`` files.
 
@@ -43,6 +45,11 @@ from ._core._records import Step
 from ._exceptions import CallflowError
 from ._trace import JsonlRecorder, TraceError, read_trace, replay
 from .testing import SCENARIOS, ScenarioResult, run_scenario
+from .testing._flow_scenarios import (
+    WORKFLOW_SCENARIOS,
+    WorkflowScenarioResult,
+    run_workflow_scenario,
+)
 
 if TYPE_CHECKING:
     from .diagrams import TracedInvite
@@ -122,7 +129,21 @@ def _demo_line(result: ScenarioResult, symbols: _Symbols) -> str:
     return f"{scenario.name:<10} {scenario.kind!s:<13} {path}{_why(invite)}  {mark}{extra}"
 
 
-def _write_trace(directory: Path, result: ScenarioResult) -> Path:
+def _workflow_line(flow: WorkflowScenarioResult, symbols: _Symbols) -> str:
+    scenario, result = flow.scenario, flow.result
+    mark = symbols.ok
+    if not flow.as_expected:
+        mark = (
+            f"{symbols.bad} expected participant {scenario.expect_answered} to answer, "
+            f"with {scenario.expect_deletes} DELETEs"
+        )
+    posts = len(flow.requests) - flow.deletes
+    path = workflow_path(flow.run, symbols.arrow)
+    counts = f"({posts} POSTs, {flow.deletes} DELETEs)"
+    return f"{scenario.name:<10} {path}  [answered: {result.answered}]  {mark}  {counts}"
+
+
+def _write_trace(directory: Path, result: ScenarioResult | WorkflowScenarioResult) -> Path:
     path = directory / f"{result.scenario.slug}.jsonl"
     with path.open("w", encoding="utf-8") as stream:
         recorder = JsonlRecorder(stream)
@@ -139,11 +160,12 @@ def _demo(args: argparse.Namespace) -> int:
         except OSError as exc:
             return _fail("demo", f"cannot create {trace_dir}: {exc.strerror or exc}")
 
-    async def play() -> list[ScenarioResult]:
-        return [await run_scenario(scenario) for scenario in SCENARIOS]
+    async def play() -> tuple[list[ScenarioResult], list[WorkflowScenarioResult]]:
+        invites = [await run_scenario(scenario) for scenario in SCENARIOS]
+        return invites, [await run_workflow_scenario(s) for s in WORKFLOW_SCENARIOS]
 
     try:
-        results = anyio.run(play, backend=args.backend)
+        results, workflows = anyio.run(play, backend=args.backend)
     except (LookupError, ImportError) as exc:
         return _fail("demo", f"the {args.backend} backend is not available ({exc})")
     symbols = _symbols(sys.stdout)
@@ -166,6 +188,19 @@ def _demo(args: argparse.Namespace) -> int:
     unexpected = sum(not r.as_expected for r in results)
     summary = f"\n{len(results)} scenarios: {len(results) - unexpected} as expected"
     print(summary + (f", {unexpected} NOT as expected" if unexpected else ""))
+    print("\nworkflows (client.hunt, client.ring_group), one invite per participant:\n")
+    for flow in workflows:
+        print(_workflow_line(flow, symbols))
+        print(f"{'':<11}note: {flow.scenario.note}")
+        if trace_dir is not None:
+            try:
+                written.append(_write_trace(trace_dir, flow))
+            except OSError as exc:
+                return _fail("demo", f"cannot write a trace in {trace_dir}: {exc.strerror or exc}")
+    wrong = sum(not f.as_expected for f in workflows)
+    summary = f"\n{len(workflows)} workflows: {len(workflows) - wrong} as expected"
+    print(summary + (f", {wrong} NOT as expected" if wrong else ""))
+    unexpected += wrong
     if written:
         print(f"traces written to {trace_dir} ({len(written)} files)")
     return 1 if unexpected else 0
