@@ -17,6 +17,7 @@ import pytest
 
 import callflow
 from callflow import Fate, FlowResult, WorkflowHandle
+from callflow._cli import main
 from callflow._core._flows import hunt
 from callflow.testing import (
     SPEC_REQUESTS,
@@ -323,3 +324,39 @@ async def test_a_recorded_workflow_replays_to_the_same_path(
     assert {"type": "workflow_result", "result": result.to_dict()} == {
         k: events[-1][k] for k in ("type", "result")
     }
+
+
+async def test_callflow_replay_reproduces_a_recorded_workflow_s_path(
+    recorded: tuple[callflow.Client, callflow.MemoryRecorder],
+    fake_graph: FakeGraph,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client, recorder = recorded
+    script(fake_graph, Declines(after=3.0), Answers(after=5.0))
+    await (await client.ring_group(CALL_ID, PARTICIPANTS[:2])).wait()
+    await fake_graph.drain()
+    trace = tmp_path / "trace.jsonl"
+    trace.write_text("".join(line + "\n" for line in recorder.lines()), encoding="utf-8")
+
+    assert 0 == main(["replay", str(trace)])
+
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("workflow ")]
+    assert (
+        "workflow ring_group  ringing → answered (+5.000s)  [answered: 1]  "
+        "✓ matches the recorded result"
+    ) == line
+
+
+def test_callflow_demo_runs_a_hunt_and_a_ring_group(capsys: pytest.CaptureFixture[str]) -> None:
+    assert 0 == main(["demo"])
+
+    lines = capsys.readouterr().out.splitlines()
+    assert (
+        "hunt       ringing_0 → ringing_1 (+30.000s) → answered (+40.000s)  [answered: 1]  ✓  "
+        "(2 POSTs, 1 DELETEs)"
+    ) in lines
+    assert (
+        "ring group ringing → answered (+4.000s)  [answered: 1]  ✓  (3 POSTs, 2 DELETEs)"
+    ) in lines
+    assert "2 workflows: 2 as expected" in lines

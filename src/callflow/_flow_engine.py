@@ -175,6 +175,7 @@ class WorkflowHandle:
         self._done = anyio.Event()
         self._closed = False
         self._timer: anyio.CancelScope | None = None
+        self._last_at = float("-inf")
 
     # -- what bot code reads ---------------------------------------------------------------
 
@@ -230,7 +231,7 @@ class WorkflowHandle:
 
         """
         if not self.run.done and not self._closed:
-            self._feed(CancelRequested(at=self._client.clock.now()))
+            self._feed(CancelRequested(at=self._now()))
         return await self.wait()
 
     # -- the engine ------------------------------------------------------------------------
@@ -239,7 +240,7 @@ class WorkflowHandle:
         client = self._client
         tg = client._task_group()
         tg.start_soon(self._guard, name=f"callflow workflow {self.workflow_id}")
-        self._feed(FlowStarted(at=client.clock.now()))
+        self._feed(FlowStarted(at=self._now()))
         # Like client.invite: return once the first invites' POSTs are answered.
         for i, fate in enumerate(self.run.fates):
             if fate.value != "not_invited":
@@ -254,9 +255,14 @@ class WorkflowHandle:
                 self._closed = True
                 self._done.set()
 
+    def _now(self) -> float:
+        """The clock's time, never earlier than the last input's (the run refuses that)."""
+        return max(self._client.clock.now(), self._last_at)
+
     def _feed(self, event: FlowInput) -> None:
         if self._closed:
             return
+        self._last_at = event.at
         recorder = self._client.recorder
         if recorder is not None:
             self._record(flow_event(event, workflow=self.workflow, workflow_id=self.workflow_id))
@@ -291,7 +297,7 @@ class WorkflowHandle:
             self._done.set()
 
     def _reached(self, index: int, outcome: Outcome) -> None:
-        self._feed(InviteReached(index=index, outcome=outcome, at=self._client.clock.now()))
+        self._feed(InviteReached(index=index, outcome=outcome, at=self._now()))
 
     async def _ring(self, index: int) -> None:
         call_id, participant = self._targets[index]
@@ -356,7 +362,8 @@ class WorkflowHandle:
         with scope:
             clock = self._client.clock
             await clock.sleep(max(0.0, at - clock.now()))
-            self._feed(TimerFired(at=clock.now()))
+            # A loop may wake a hair early; the run ignores a timer before its deadline.
+            self._feed(TimerFired(at=max(at, self._now())))
 
     def _record(self, event: Mapping[str, Any]) -> None:
         recorder = self._client.recorder
