@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import callflow
+import callflow.diagrams
 from callflow import FlowState, FlowTransition, FlowTrigger, InviteInto, Workflow
 from callflow.testing import Answers, FakeGraph, NeverAnswers
 
@@ -107,3 +108,10 @@ def test_the_readme_shows_this_workflow_and_its_test_verbatim() -> None:
 
     assert len(blocks) >= 2
     assert [] == [b for b in blocks[1:] if b not in source]
+
+
+def test_your_own_workflow_is_drawn_from_its_declaration() -> None:
+    mermaid = callflow.diagrams.flow_diagram(team_then_voicemail(2))
+
+    assert "ringing_team: rings @0, @1, 20 s" in mermaid
+    assert "voicemail --> in_voicemail: completed @2 / win" in mermaid

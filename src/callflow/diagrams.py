@@ -10,7 +10,9 @@ re-exports:
   (:func:`state_diagram`, :func:`trace_state_diagram`);
 * :mod:`callflow._sequence` writes message flows as Mermaid sequence diagrams
   (:class:`Message`, :func:`sequence_diagram`, :func:`trace_sequence_diagram`) and gets
-  the spec's examples as flows (:func:`spec_flow`, :func:`spec_flows`).
+  the spec's examples as flows (:func:`spec_flow`, :func:`spec_flows`);
+* :mod:`callflow._flow_diagrams` draws a workflow from its declaration, a built-in one or
+  a bot's own (:func:`flow_diagram`, :func:`write_flow_diagrams`).
 
 What is left here touches the outside: turning DOT into an image, writing the files and
 their README, and ``python -m callflow.diagrams``. Mermaid and DOT are plain strings built
@@ -36,7 +38,7 @@ from typing import Any, Final, Literal, NamedTuple
 
 from ._core._machine import TERMINAL_STATES, InviteKind, InviteState
 from ._exceptions import CallflowError
-from ._flow_diagrams import flow_readme, write_flow_diagrams
+from ._flow_diagrams import flow_diagram, flow_readme, write_flow_diagrams
 from ._sequence import Message, sequence_diagram, spec_flow, spec_flows, trace_sequence_diagram
 from ._state_diagrams import DiagramFormat as DiagramFormat
 from ._state_diagrams import StepLike, state_diagram, trace_state_diagram
@@ -54,6 +56,8 @@ __all__ = [
     "spec_flows",
     "write_diagrams",
     "write_trace",
+    "flow_diagram",
+    "write_flow_diagrams",
     "TracedInvite",
     "TraceLoader",
     "main",
