@@ -546,7 +546,7 @@ def _respond(invite: Invite, spec: dict[int, Example]) -> Any:
 
 
 def _reject(invite: Invite, spec: dict[int, Example]) -> Any:
-    return invite.receive_response(503, {}, None, at=5.0)
+    return invite.receive_response(404, {}, None, at=5.0)
 
 
 def _notify(invite: Invite, spec: dict[int, Example]) -> Any:

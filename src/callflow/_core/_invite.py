@@ -5,7 +5,7 @@ Theory of operation
 Like h11's connection, an :class:`Invite` is fed what happened (the HTTP answer to its
 POST, notifications, a deadline passing) and answers with its state. It never sends or
 waits; :class:`callflow.Client` does that. So a unit test can step through an invite one
-input at a time.
+input after another.
 
 Each input is turned into a :class:`~callflow._core._machine.Trigger` here, and the kind's
 compiled table (:data:`callflow._core._machine.TABLES`) says where it leads; no transition is
@@ -46,10 +46,8 @@ from __future__ import annotations
 
 import json
 import re
-import time
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 from .._exceptions import InviteError, NotificationError
 from ._machine import TABLES, TERMINAL_STATES, InviteKind, InviteState, Trigger
@@ -63,6 +61,7 @@ from ._models import (
 )
 from ._notifications import CommsNotification, NotificationKind
 from ._records import Failure, FailureReason, HttpRequest, Outcome, Step
+from ._retry import UNKNOWN_STATUSES, _header
 
 __all__ = ["Invite", "MAX_PARTICIPANTS", "MAX_CLIENT_CONTEXT"]
 
@@ -70,6 +69,7 @@ MAX_PARTICIPANTS: Final = 5
 MAX_CLIENT_CONTEXT: Final = 256
 _OBSERVED: Final = "observed"
 _TERMINAL: Final = TERMINAL_STATES
+_I = TypeVar("_I", bound="Invite")
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 
 
@@ -124,22 +124,6 @@ def _check(participants: Sequence[InvitationParticipantInfo], client_context: st
     return InviteKind.replace_p2p
 
 
-def _header(headers: Mapping[str, str] | Iterable[tuple[str, str]] | None, name: str) -> str | None:
-    """A header's value, case-insensitively (httpx.Headers, a dict, or pairs)."""
-    if headers is None:
-        return None
-    if isinstance(headers, Mapping):
-        value = headers.get(name)  # httpx.Headers is case-insensitive already
-        if value is not None:
-            return value
-        headers = headers.items()
-    name = name.lower()
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return None
-
-
 def _body(body: bytes | str | Mapping[str, Any] | None) -> Any:
     if body is None or isinstance(body, Mapping):
         return body
@@ -157,10 +141,16 @@ class Invite:
     Args:
         call_id: the call to invite into.
         participants: ``InvitationParticipantInfo`` objects or spec-shaped mappings.
-        client_context: the correlation key; a uuid4 when not given.
+        client_context: the correlation key, made at the edge (required here).
+        invite_id: this invite's own id, unique per invite, made at the edge (required
+            here). :class:`callflow.Invite` makes both when they are not given.
+
+    Inputs carry their time (``at=``). An input given without one happens at the time
+    of the invite's latest step (0.0 before any): the core never reads a clock.
 
     Raises:
-        InviteError: the request is invalid (see :func:`Invite.from_request`).
+        InviteError: the request is invalid (see :func:`Invite.from_request`), or an id
+            is missing.
 
     """
 
@@ -172,6 +162,7 @@ class Invite:
         "client_context",
         "deadline",
         "failure",
+        "invite_id",
         "kind",
         "operation_id",
         "participants",
@@ -184,6 +175,7 @@ class Invite:
     state: InviteState
     call_id: str
     client_context: str
+    invite_id: str
     participants: tuple[InvitationParticipantInfo, ...]
     operation_id: str | None
     result_info: ResultInfo | None
@@ -199,6 +191,7 @@ class Invite:
         participants: Sequence[InvitationParticipantInfo | Mapping[str, Any]],
         *,
         client_context: str | None = None,
+        invite_id: str | None = None,
     ) -> None:
         if not isinstance(call_id, str) or not call_id or "/" in call_id:
             raise InviteError(f"call_id: {call_id!r} is not a call id")
@@ -206,13 +199,18 @@ class Invite:
             raise InviteError("participants: expected a sequence of participants")
         parsed = tuple(_participant(p, f"participants[{i}]") for i, p in enumerate(participants))
         if client_context is None:
-            client_context = str(uuid.uuid4())
-        elif not isinstance(client_context, str) or not client_context:
+            raise InviteError("clientContext: required by the core (callflow.Invite makes one)")
+        if not isinstance(client_context, str) or not client_context:
             raise InviteError("clientContext: must be a non-empty string")
+        if invite_id is None:
+            raise InviteError("invite_id: required by the core (callflow.Invite makes one)")
+        if not isinstance(invite_id, str) or not invite_id:
+            raise InviteError("invite_id: must be a non-empty string")
         self.kind = _check(parsed, client_context)
         self.state = InviteState.requested
         self.call_id = call_id
         self.client_context = client_context
+        self.invite_id = invite_id
         self.participants = parsed
         self.operation_id = None
         self.result_info = None
@@ -224,12 +222,15 @@ class Invite:
         self._original_gone = False
 
     @classmethod
-    def from_request(cls, call_id: str, body: Mapping[str, Any]) -> Invite:
+    def from_request(
+        cls: type[_I], call_id: str, body: Mapping[str, Any], *, invite_id: str | None = None
+    ) -> _I:
         """Build an invite from a request body exactly as the spec prints it.
 
         Args:
             call_id: the ``{id}`` of ``/communications/calls/{id}/participants/invite``.
             body: ``{"participants": [...], "clientContext": "..."}``.
+            invite_id: the invite's own id (see :class:`Invite`).
 
         Raises:
             InviteError: no participants; more than 5; more than one with
@@ -246,7 +247,7 @@ class Invite:
         context = body.get("clientContext")
         if context is not None and not isinstance(context, str):
             raise InviteError("clientContext: expected a string")
-        return cls(call_id, participants, client_context=context)
+        return cls(call_id, participants, client_context=context, invite_id=invite_id)
 
     # -- what the invite asks for --------------------------------------------------------
 
@@ -282,6 +283,22 @@ class Invite:
         """Every step so far, oldest first."""
         return tuple(self._steps)
 
+    def steps_after(self, count: int) -> list[Step]:
+        """The steps after the first ``count``, oldest first."""
+        return self._steps[count:]
+
+    @property
+    def is_waiting_to_be_taken(self) -> bool:
+        """True while the service has not yet taken the invite (state ``requested``)."""
+        return self.state is InviteState.requested
+
+    def _at(self, at: float | None) -> float:
+        """An input's time: as given, else the latest step's (the core reads no clock)."""
+        if at is not None:
+            return at
+        steps = self._steps
+        return steps[-1].at if steps else 0.0
+
     @property
     def is_finished(self) -> bool:
         """True in ``completed`` or ``failed``."""
@@ -296,19 +313,33 @@ class Invite:
         body: bytes | str | Mapping[str, Any] | None,
         *,
         at: float | None = None,
+        unknown_statuses: frozenset[int] = UNKNOWN_STATUSES,
     ) -> InviteState:
         """Feed the HTTP answer to the invite POST.
 
         A 2xx with status running or notStarted moves to ``running``; completed or failed
-        already in the answer finish the invite at once. A non-2xx fails it, keeping
-        Graph's ``error.code`` and ``error.message``. The ``Location`` header gives the
-        operation id when the body does not. A late answer never moves the state back.
+        already in the answer finish the invite at once. A status in ``unknown_statuses``
+        (502, 503, 504: see :mod:`callflow._core._retry`) means the outcome is unknown,
+        as :meth:`outcome_unknown`. Any other non-2xx fails it, keeping Graph's
+        ``error.code`` and ``error.message``. The ``Location`` header gives the operation
+        id when the body does not. A late answer never moves the state back.
+
+        Args:
+            status_code: the HTTP status.
+            headers: the answer's headers.
+            body: the answer's body (bytes, text or parsed JSON).
+            at: the time of the answer.
+            unknown_statuses: the statuses after which the outcome is unknown.
 
         Returns:
             The state after the answer.
 
         """
-        at = time.monotonic() if at is None else at
+        at = self._at(at)
+        if status_code in unknown_statuses:
+            return self.outcome_unknown(
+                f"HTTP {status_code} after the POST was sent: outcome unknown", at=at
+            )
         answer = read_invite_answer(status_code, _body(body))
         if not 200 <= status_code < 300:
             failure = Failure(
@@ -372,7 +403,7 @@ class Invite:
             # one raises NotificationError and leaves the invite as it was.
             operation = notification.operation
         seen.add(fingerprint)
-        at = time.monotonic() if at is None else at
+        at = self._at(at)
         cause = "notification " + notification.describe()
         if terminal:
             self._absorb(trigger, cause, at)
@@ -405,7 +436,7 @@ class Invite:
 
         The service never saw the invite, so it fails with reason ``unreachable``.
         """
-        at = time.monotonic() if at is None else at
+        at = self._at(at)
         failure = Failure(reason=FailureReason.unreachable, message=reason)
         return self._fire(Trigger.rejected, reason, at, failure)
 
@@ -416,7 +447,7 @@ class Invite:
         clientContext; if its deadline passes first, it fails with reason
         ``outcome_unknown``. The POST must not be sent again.
         """
-        at = time.monotonic() if at is None else at
+        at = self._at(at)
         return self._fire(Trigger.response_unknown, reason, at)
 
     def time_out(self, *, at: float | None = None) -> InviteState:
@@ -427,7 +458,7 @@ class Invite:
         invite fails with reason ``timeout`` and says so, because the participant may now
         be in both calls.
         """
-        at = time.monotonic() if at is None else at
+        at = self._at(at)
         state = self.state
         if state is InviteState.tearing_down_original:
             what = "original call" if self.kind is InviteKind.replace_p2p else "meeting leg"
@@ -552,6 +583,7 @@ class Invite:
             "state": self.state.value,
             "call_id": self.call_id,
             "client_context": self.client_context,
+            "invite_id": self.invite_id,
             "participants": [p.to_json() for p in self.participants],
             "operation_id": self.operation_id,
             "result_info": None if self.result_info is None else self.result_info.to_json(),
@@ -563,7 +595,7 @@ class Invite:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Invite:
+    def from_dict(cls: type[_I], data: Mapping[str, Any]) -> _I:
         """Rebuild an invite from :meth:`to_dict`'s record.
 
         Raises:
@@ -572,7 +604,10 @@ class Invite:
         """
         try:
             invite = cls(
-                data["call_id"], data["participants"], client_context=data["client_context"]
+                data["call_id"],
+                data["participants"],
+                client_context=data["client_context"],
+                invite_id=data.get("invite_id") or data["client_context"],
             )
             if invite.kind.value != data["kind"]:
                 raise InviteError(

@@ -209,7 +209,7 @@ Table = Mapping[tuple[InviteState, Trigger], tuple[tuple[InviteState, str | None
 
 
 def compile_table(machine: Machine) -> Table:
-    """Read a built machine's events into a lookup table for the runtime.
+    """Read a built machine's events into a lookup table the invites run on.
 
     Args:
         machine: a ``transitions.Machine`` built from :data:`TRANSITIONS`.

@@ -24,7 +24,8 @@ unclaimed, pushed out by the count limit or aged out, is reported as ``unmatched
 Deadlines: each non-terminal state has one (:class:`Deadlines`). The switchboard keeps
 them in a heap; :meth:`Switchboard.expire` fails the invites whose deadline passed, and
 :meth:`Switchboard.next_deadline` says when to call it next. The switchboard does no I/O
-and never sleeps: it is told the time, or reads its ``clock``.
+and never sleeps: it is told the time (``at=``), or reads the ``clock`` it was given;
+without either, the time is the latest it was told (time stands still until told).
 """
 
 from __future__ import annotations
@@ -32,14 +33,13 @@ from __future__ import annotations
 import enum
 import heapq
 import itertools
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
 import attrs
 
-from .._exceptions import InviteError
+from .._exceptions import ConfigurationError, InviteError
 from ._invite import Invite
 from ._machine import InviteState
 from ._models import OperationStatus
@@ -65,7 +65,7 @@ class Deadlines:
     def __attrs_post_init__(self) -> None:
         for name in ("requested", "running", "tearing_down_original"):
             if not getattr(self, name) > 0:
-                raise InviteError(f"Deadlines.{name}: must be a positive number of seconds")
+                raise ConfigurationError(f"Deadlines.{name}: must be a positive number of seconds")
 
     def for_state(self, state: InviteState) -> float | None:
         """Seconds allowed in ``state``; None for terminal states."""
@@ -204,7 +204,8 @@ class Switchboard:
         backlog_max_age: how many seconds one may wait.
         remember_released: how many released invites' keys are remembered, so their
             late notifications are reported as late rather than unmatched.
-        clock: where the time is read when a call gives no ``at``.
+        clock: where the time is read when a call gives no ``at``; None (the default)
+            means the latest time a call gave (0.0 before any).
 
     """
 
@@ -215,14 +216,15 @@ class Switchboard:
         backlog_limit: int = 1000,
         backlog_max_age: float = 60.0,
         remember_released: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if backlog_limit < 0 or backlog_max_age < 0:
-            raise InviteError("backlog_limit and backlog_max_age must not be negative")
+            raise ConfigurationError("backlog_limit and backlog_max_age must not be negative")
         self.deadlines = deadlines or Deadlines()
         self.backlog_limit = backlog_limit
         self.backlog_max_age = backlog_max_age
         self.clock = clock
+        self._told = 0.0
         self._by_context: dict[str, Invite] = {}
         self._by_operation: dict[str, Invite] = {}
         self._by_call: dict[str, list[Invite]] = {}
@@ -233,6 +235,13 @@ class Switchboard:
         self._released: OrderedDict[_Key, None] = OrderedDict()
         self._remember = remember_released
         self._own_deadlines: dict[str, Deadlines] = {}
+
+    def _now(self, at: float | None) -> float:
+        """The time of a call: ``at``, else the clock, else the latest time told."""
+        if at is not None:
+            self._told = at
+            return at
+        return self._told if self.clock is None else self.clock()
 
     # -- invites ------------------------------------------------------------------------
 
@@ -261,7 +270,7 @@ class Switchboard:
                     f"({held.state}); clientContext is the correlation key and must be unique"
                 )
             self.release(held)
-        now = self.clock() if at is None else at
+        now = self._now(at)
         self._by_context[context] = invite
         if deadlines is not None:
             self._own_deadlines[context] = deadlines
@@ -347,7 +356,7 @@ class Switchboard:
             notifications = body
         for n in notifications:
             _build_nested(n)
-        now = self.clock() if at is None else at
+        now = self._now(at)
         deliveries: list[Delivery] = []
         for n in notifications:
             self._route(n, now, deliveries)
@@ -436,7 +445,7 @@ class Switchboard:
         """
         if invite.operation_id and invite in self:
             self._by_operation.setdefault(invite.operation_id, invite)
-        self._schedule(invite, self.clock() if at is None else at)
+        self._schedule(invite, self._now(at))
 
     # -- deadlines ------------------------------------------------------------------------
 
@@ -475,7 +484,7 @@ class Switchboard:
             The invites that timed out, and the notifications that left the backlog.
 
         """
-        now = self.clock() if at is None else at
+        now = self._now(at)
         heap = self._heap
         timed_out: list[Invite] = []
         while heap and heap[0][0] <= now:
