@@ -185,7 +185,6 @@ class Invite:
         "_steps",
         "call_id",
         "client_context",
-        "deadline",
         "failure",
         "invite_id",
         "kind",
@@ -205,8 +204,6 @@ class Invite:
     operation_id: str | None
     result_info: ResultInfo | None
     failure: Failure | None
-    #: When the current state's deadline passes (set by the Switchboard), or None.
-    deadline: float | None
     #: The latest roster notification that concerned this invite, or None.
     roster: CommsNotification | None
 
@@ -240,7 +237,6 @@ class Invite:
         self.operation_id = None
         self.result_info = None
         self.failure = None
-        self.deadline = None
         self.roster = None
         self._steps: list[Step] = []
         self._seen: set[tuple[Any, ...]] | None = None
@@ -619,7 +615,6 @@ class Invite:
             "operation_id": self.operation_id,
             "result_info": None if self.result_info is None else self.result_info.to_json(),
             "failure": None if self.failure is None else self.failure.to_dict(),
-            "deadline": self.deadline,
             "original_already_gone": self.original_already_gone,
             "facts": sorted(self._facts),
             "history": [s.to_dict() for s in self._steps],
@@ -651,7 +646,6 @@ class Invite:
             invite.result_info = None if info is None else ResultInfo.from_json(info)
             failure = data.get("failure")
             invite.failure = None if failure is None else Failure.from_dict(failure)
-            invite.deadline = data.get("deadline")
             invite._steps = [Step.from_dict(s) for s in data.get("history", ())]
             facts = set(data.get("facts") or ())
             if data.get("original_already_gone"):
