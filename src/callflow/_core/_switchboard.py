@@ -450,7 +450,9 @@ class Switchboard:
 
         Indexes its operation id and restarts its deadline if its state changed.
         """
-        if invite.operation_id and invite in self:
+        if invite not in self:
+            return  # released (or never added): it has no deadline here
+        if invite.operation_id:
             self._by_operation.setdefault(invite.operation_id, invite)
         self._schedule(invite, self._now(at))
 
@@ -526,6 +528,12 @@ class Switchboard:
     def backlog(self) -> tuple[CommsNotification, ...]:
         """The notifications waiting for their invite, oldest first."""
         return tuple(w.notification for w in self._backlog.values())
+
+    @property
+    def backlog_since(self) -> float | None:
+        """When the oldest notification in the backlog arrived, or None if it is empty."""
+        oldest = next(iter(self._backlog.values()), None)
+        return None if oldest is None else oldest.arrived
 
     def _to_backlog(
         self, n: CommsNotification, keys: tuple[_Key, ...], now: float
