@@ -783,7 +783,6 @@ def _moved(spec: dict[int, Example]) -> Invite:
 def _unknown(spec: dict[int, Example]) -> Invite:
     invite = _requested(spec)
     invite.outcome_unknown("HTTP 504", at=1.0)
-    invite.deadline = 91.0
     return invite
 
 

@@ -462,7 +462,7 @@ def test_next_deadline_is_the_requested_deadline_after_add(spec: dict[int, Examp
 
     board.add(invite, at=10.0)
 
-    assert (15.0, 15.0) == (board.next_deadline(), invite.deadline)
+    assert (15.0, 15.0) == (board.next_deadline(), board.deadline_of(invite))
 
 
 def test_a_state_change_restarts_the_deadline(spec: dict[int, Example]) -> None:

@@ -240,11 +240,11 @@ class Client:
             )
         if receipt.deliveries:
             self._after(receipt)
-        self._arm(invite.deadline)
+        self._arm(self.switchboard.deadline_of(invite))
         await self._send(invite)
         self.switchboard.note_response(invite, at=self.clock.now())
         self._changed(invite)
-        self._arm(invite.deadline)
+        self._arm(self.switchboard.deadline_of(invite))
         return handle
 
     async def _send(self, invite: Invite) -> None:
@@ -254,7 +254,7 @@ class Client:
         request = invite.request()
         content = request.content()
         url = self._root + request.url
-        flow = Sending(invite, self.retry, invite.deadline)
+        flow = Sending(invite, self.retry, self.switchboard.deadline_of(invite))
         action = flow.start()
         while not isinstance(action, Stop):
             if not isinstance(action, Send):

@@ -50,7 +50,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, Literal, TypeVar
 
 from .._exceptions import InviteError, NotificationError
-from ._machine import TABLES, TERMINAL_STATES, InviteKind, InviteState, Trigger
+from ._machine import (
+    EFFECTS,
+    FAILURE_REASONS,
+    TABLES,
+    TERMINAL_STATES,
+    InviteKind,
+    InviteState,
+    Trigger,
+)
 from ._models import (
     IdentitySet,
     InvitationParticipantInfo,
@@ -70,6 +78,23 @@ MAX_CLIENT_CONTEXT: Final = 256
 _OBSERVED: Final = "observed"
 _TERMINAL: Final = TERMINAL_STATES
 _I = TypeVar("_I", bound="Invite")
+
+#: :data:`~callflow._core._machine.FAILURE_REASONS` as FailureReasons (a bad name fails here).
+_REASONS: Final = {
+    key: tuple((fact, FailureReason(reason)) for fact, reason in rows)
+    for key, rows in FAILURE_REASONS.items()
+}
+_TIMEOUT_MESSAGES: Final = {
+    FailureReason.outcome_unknown: (
+        "the answer to the invite POST was lost and no notification carrying "
+        "clientContext {context} came before the deadline"
+    ),
+    FailureReason.timeout: "no outcome before the {state} deadline",
+}
+#: In tearing_down_original the operation had completed: the participant may be in both.
+_TEARDOWN_TIMEOUT: Final = (
+    "the operation completed but the {what} ({original}) was not reported gone before the deadline"
+)
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 
 
@@ -155,12 +180,11 @@ class Invite:
     """
 
     __slots__ = (
-        "_original_gone",
+        "_facts",
         "_seen",
         "_steps",
         "call_id",
         "client_context",
-        "deadline",
         "failure",
         "invite_id",
         "kind",
@@ -180,8 +204,6 @@ class Invite:
     operation_id: str | None
     result_info: ResultInfo | None
     failure: Failure | None
-    #: When the current state's deadline passes (set by the Switchboard), or None.
-    deadline: float | None
     #: The latest roster notification that concerned this invite, or None.
     roster: CommsNotification | None
 
@@ -215,11 +237,10 @@ class Invite:
         self.operation_id = None
         self.result_info = None
         self.failure = None
-        self.deadline = None
         self.roster = None
         self._steps: list[Step] = []
         self._seen: set[tuple[Any, ...]] | None = None
-        self._original_gone = False
+        self._facts: frozenset[str] = frozenset()
 
     @classmethod
     def from_request(
@@ -276,7 +297,12 @@ class Invite:
     @property
     def original_already_gone(self) -> bool:
         """True once the original call or meeting leg was reported gone (a condition)."""
-        return self._original_gone
+        return "original_already_gone" in self._facts
+
+    @property
+    def facts(self) -> frozenset[str]:
+        """What the invite's transitions recorded (``_machine.EFFECTS``), by name."""
+        return self._facts
 
     @property
     def history(self) -> tuple[Step, ...]:
@@ -342,14 +368,15 @@ class Invite:
             )
         answer = read_invite_answer(status_code, _body(body))
         if not 200 <= status_code < 300:
-            failure = Failure(
-                reason=FailureReason.http_error,
-                message=f"the service answered the invite POST with HTTP {status_code}",
+            return self._fire(
+                Trigger.rejected,
+                f"HTTP {status_code}",
+                at,
+                f"the service answered the invite POST with HTTP {status_code}",
                 status_code=status_code,
                 error_code=answer.error_code,
                 error_message=answer.error_message,
             )
-            return self._fire(Trigger.rejected, f"HTTP {status_code}", at, failure)
         if self.operation_id is None:
             location = answer.operation_id or _header(headers, "location")
             if location:
@@ -420,15 +447,9 @@ class Invite:
         elif trigger is Trigger.original_gone:
             if kind is NotificationKind.roster:
                 self.roster = notification
-            self._original_gone = True
             self._fire(trigger, cause, at)
         else:
-            self._fire(
-                trigger,
-                cause,
-                at,
-                Failure(reason=FailureReason.call_ended, message=f"call {self.call_id} ended"),
-            )
+            self._fire(trigger, cause, at, message=f"call {self.call_id} ended")
         return Outcome.applied
 
     def send_failed(self, reason: str, *, at: float | None = None) -> InviteState:
@@ -437,8 +458,8 @@ class Invite:
         The service never saw the invite, so it fails with reason ``unreachable``.
         """
         at = self._at(at)
-        failure = Failure(reason=FailureReason.unreachable, message=reason)
-        return self._fire(Trigger.rejected, reason, at, failure)
+        # The one failure whose reason the input gives: the service never saw the POST.
+        return self._fire(Trigger.rejected, reason, at, reason, why=FailureReason.unreachable)
 
     def outcome_unknown(self, reason: str, *, at: float | None = None) -> InviteState:
         """Say that the POST's answer was lost (503, 504, a read timeout after sending).
@@ -460,30 +481,14 @@ class Invite:
         """
         at = self._at(at)
         state = self.state
-        if state is InviteState.tearing_down_original:
+        why = self._reason(Trigger.timed_out, state)
+        if state is InviteState.tearing_down_original:  # the message, not the transition
             what = "original call" if self.kind is InviteKind.replace_p2p else "meeting leg"
-            failure = Failure(
-                reason=FailureReason.timeout,
-                message=(
-                    f"the operation completed but the {what} ({self.replaces_call_id}) "
-                    "was not reported gone before the deadline"
-                ),
-            )
-        elif state is InviteState.requested and any(
-            s.trigger is Trigger.response_unknown for s in self._steps
-        ):  # past requested, a notification carrying the clientContext did come
-            failure = Failure(
-                reason=FailureReason.outcome_unknown,
-                message=(
-                    "the answer to the invite POST was lost and no notification carrying "
-                    f"clientContext {self.client_context} came before the deadline"
-                ),
-            )
+            message = _TEARDOWN_TIMEOUT.format(what=what, original=self.replaces_call_id)
         else:
-            failure = Failure(
-                reason=FailureReason.timeout, message=f"no outcome before the {state} deadline"
-            )
-        return self._fire(Trigger.timed_out, f"deadline of {state} passed", at, failure)
+            template = _TIMEOUT_MESSAGES.get(why or FailureReason.timeout, "")
+            message = template.format(context=self.client_context, state=state)
+        return self._fire(Trigger.timed_out, f"deadline of {state} passed", at, message)
 
     # -- the machine -----------------------------------------------------------------------
 
@@ -538,35 +543,57 @@ class Invite:
     ) -> InviteState:
         info = None if operation is None else operation.result_info
         self.result_info = info
-        failure = Failure(
-            reason=FailureReason.operation_failed,
-            message="the invite operation failed"
-            + (f": {info.message}" if info is not None and info.message else ""),
-            result_info=info,
+        message = "the invite operation failed" + (
+            f": {info.message}" if info is not None and info.message else ""
         )
-        return self._fire(Trigger.operation_failed, cause, at, failure)
+        return self._fire(Trigger.operation_failed, cause, at, message, result_info=info)
 
     def _fire(
-        self, trigger: Trigger, cause: str, at: float, failure: Failure | None = None
+        self,
+        trigger: Trigger,
+        cause: str,
+        at: float,
+        message: str | None = None,
+        *,
+        why: FailureReason | None = None,
+        **said: Any,
     ) -> InviteState:
+        """Move by the kind's table; record the step, the transition's effect, any failure.
+
+        ``message`` and ``said`` (what the service said) describe a failure; its reason
+        is the declared one for (trigger, source), unless the input gives it (``why``).
+        """
         source = self.state
         rows = TABLES[self.kind].get((source, trigger))
         if rows is None:
             self._absorb(trigger, cause, at)
             return source
+        facts = self._facts
         for dest, condition in rows:  # noqa: B007 - dest is the loop's result
-            if condition is None or getattr(self, condition):
+            if condition is None or condition in facts:
                 break
         else:  # pragma: no cover - every conditional row has a plain fallback
             self._absorb(trigger, cause, at)
             return source
         if dest is InviteState.failed and self.failure is None:
-            self.failure = failure or Failure(
-                reason=FailureReason.timeout, message=f"{trigger} in {source}"
+            self.failure = Failure(
+                reason=why or self._reason(trigger, source) or FailureReason.timeout,
+                message=message or f"{trigger} in {source}",
+                **said,
             )
+        effect = EFFECTS.get(trigger)
+        if effect is not None:
+            self._facts = facts | {effect}
         self.state = dest
         self._steps.append(Step(trigger=trigger, source=source, dest=dest, cause=cause, at=at))
         return dest
+
+    def _reason(self, trigger: Trigger, source: InviteState) -> FailureReason | None:
+        """The declared failure reason of (trigger, source), given the invite's facts."""
+        for fact, reason in _REASONS.get((trigger, source), ()):
+            if fact is None or fact in self._facts:
+                return reason
+        return None
 
     def _absorb(self, trigger: Trigger, cause: str, at: float) -> None:
         state = self.state
@@ -588,8 +615,8 @@ class Invite:
             "operation_id": self.operation_id,
             "result_info": None if self.result_info is None else self.result_info.to_json(),
             "failure": None if self.failure is None else self.failure.to_dict(),
-            "deadline": self.deadline,
-            "original_already_gone": self._original_gone,
+            "original_already_gone": self.original_already_gone,
+            "facts": sorted(self._facts),
             "history": [s.to_dict() for s in self._steps],
             "seen": [list(f) for f in self._seen or ()],
         }
@@ -619,9 +646,13 @@ class Invite:
             invite.result_info = None if info is None else ResultInfo.from_json(info)
             failure = data.get("failure")
             invite.failure = None if failure is None else Failure.from_dict(failure)
-            invite.deadline = data.get("deadline")
-            invite._original_gone = bool(data.get("original_already_gone"))
             invite._steps = [Step.from_dict(s) for s in data.get("history", ())]
+            facts = set(data.get("facts") or ())
+            if data.get("original_already_gone"):
+                facts.add("original_already_gone")
+            if "facts" not in data:  # a record from before facts: read them off the history
+                facts |= {EFFECTS[s.trigger] for s in invite._steps if s.trigger in EFFECTS}
+            invite._facts = frozenset(facts)
             seen = data.get("seen") or ()
             invite._seen = {_fingerprint(f) for f in seen} or None
         except (KeyError, TypeError, ValueError) as exc:
