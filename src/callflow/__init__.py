@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time they load on firs
         InviteError,
         InviteFailed,
         NotificationError,
+        RemoveFailed,
         WebhookAuthError,
     )
     from ._handle import InviteHandle
@@ -105,6 +106,7 @@ __all__ = [
     "InviteError",
     "NotificationError",
     "InviteFailed",
+    "RemoveFailed",
     "WebhookAuthError",
 ]
 
@@ -150,6 +152,7 @@ _LAZY: dict[str, str] = {
     "InviteError": "._exceptions",
     "InviteFailed": "._exceptions",
     "NotificationError": "._exceptions",
+    "RemoveFailed": "._exceptions",
     "WebhookAuthError": "._exceptions",
     "InviteHandle": "._handle",
     "GRAPH_SCOPE": "._tokens",
