@@ -49,7 +49,7 @@ from ._core._retry import RetryPolicy, Send, Sending, Stop
 from ._core._switchboard import Deadlines, Delivery, DeliveryOutcome, Receipt, Switchboard
 from ._exceptions import CallflowError, NotificationError
 from ._handle import InviteHandle
-from ._ids import new_id
+from ._ids import new_id, new_invite_id
 from ._tasks import start_background, stop_background
 from ._tokens import TokenSource, resolve_token
 from ._trace import RECORDED_HEADERS, Recorder
@@ -220,7 +220,7 @@ class Client:
             call_id,
             participants,
             client_context=new_id() if client_context is None else client_context,
-            invite_id=new_id(),
+            invite_id=new_invite_id(),
         )
         own = (
             None
