@@ -58,7 +58,7 @@ from ._core._retry import RetryPolicy, Send, Sending, Stop, Wait
 from ._core._switchboard import Deadlines, Delivery, DeliveryOutcome, Receipt, Switchboard
 from ._exceptions import CallflowError, NotificationError, RemoveFailed
 from ._handle import InviteHandle
-from ._ids import new_id
+from ._ids import new_id, new_invite_id
 from ._tasks import start_background, stop_background
 from ._tokens import TokenSource, resolve_token
 from ._trace import RECORDED_HEADERS, Recorder
@@ -231,7 +231,7 @@ class Client:
             call_id,
             participants,
             client_context=new_id() if client_context is None else client_context,
-            invite_id=new_id(),
+            invite_id=new_invite_id(),
         )
         own = (
             None

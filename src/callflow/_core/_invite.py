@@ -97,6 +97,7 @@ _REASONS: Final = {
     key: tuple((fact, FailureReason(reason)) for fact, reason in rows)
     for key, rows in FAILURE_REASONS.items()
 }
+_EFFECTS: Final = dict(EFFECTS)
 _TIMEOUT_MESSAGES: Final = {
     FailureReason.outcome_unknown: (
         "the answer to the invite POST was lost and no notification carrying "
@@ -413,9 +414,11 @@ class Invite:
                 f"HTTP {status_code}",
                 at,
                 f"the service answered the invite POST with HTTP {status_code}",
-                status_code=status_code,
-                error_code=answer.error_code,
-                error_message=answer.error_message,
+                said={
+                    "status_code": status_code,
+                    "error_code": answer.error_code,
+                    "error_message": answer.error_message,
+                },
             )
         if self.operation_id is None:
             location = answer.operation_id or _header(headers, "location")
@@ -503,7 +506,7 @@ class Invite:
         """
         at = self._at(at)
         # The one failure whose reason the input gives: the service never saw the POST.
-        return self._fire(Trigger.rejected, reason, at, reason, why=FailureReason.unreachable)
+        return self._fire(Trigger.rejected, reason, at, reason, FailureReason.unreachable)
 
     def outcome_unknown(self, reason: str, *, at: float | None = None) -> InviteState:
         """Say that the POST's answer was lost (503, 504, a read timeout after sending).
@@ -700,7 +703,7 @@ class Invite:
         message = "the invite operation failed" + (
             f": {info.message}" if info is not None and info.message else ""
         )
-        return self._fire(Trigger.operation_failed, cause, at, message, result_info=info)
+        return self._fire(Trigger.operation_failed, cause, at, message, said={"result_info": info})
 
     def _fire(
         self,
@@ -708,9 +711,8 @@ class Invite:
         cause: str,
         at: float,
         message: str | None = None,
-        *,
         why: FailureReason | None = None,
-        **said: Any,
+        said: Mapping[str, Any] | None = None,
     ) -> InviteState:
         """Move by the kind's table; record the step, the transition's effect, any failure.
 
@@ -722,9 +724,8 @@ class Invite:
         if rows is None:
             self._absorb(trigger, cause, at)
             return source
-        facts = self._facts
         for dest, condition in rows:  # noqa: B007 - dest is the loop's result
-            if condition is None or condition in facts:
+            if condition is None or condition in self._facts:
                 break
         else:  # pragma: no cover - every conditional row has a plain fallback
             self._absorb(trigger, cause, at)
@@ -735,11 +736,11 @@ class Invite:
             self.failure = Failure(
                 reason=why or self._reason(trigger, source) or FailureReason.timeout,
                 message=message or f"{trigger} in {source}",
-                **said,
+                **(said or {}),
             )
-        effect = EFFECTS.get(trigger)
+        effect = _EFFECTS.get(trigger)
         if effect is not None:
-            self._facts = facts | {effect}
+            self._facts = self._facts | {effect}
         self.state = dest
         self._steps.append(Step(trigger=trigger, source=source, dest=dest, cause=cause, at=at))
         return dest
