@@ -58,7 +58,7 @@ def test_demo_shows_each_scenarios_path_with_timings(capsys: pytest.CaptureFixtu
     assert (
         "throttled  invite        requested → running (+1.000s) → completed (+3.000s)  ✓  (2 POSTs)"
     ) in lines
-    assert "7 scenarios: 7 as expected" in lines
+    assert "8 scenarios: 8 as expected" in lines
 
 
 def test_demo_runs_every_scenario_in_order(capsys: pytest.CaptureFixture[str]) -> None:
@@ -83,7 +83,7 @@ def test_demo_says_why_example_2_is_invited_as_its_answer_echoes_it(
 def test_demo_on_trio(capsys: pytest.CaptureFixture[str]) -> None:
     assert 0 == main(["demo", "--backend", "trio"])
 
-    assert "7 scenarios: 7 as expected" in capsys.readouterr().out
+    assert "8 scenarios: 8 as expected" in capsys.readouterr().out
 
 
 def test_demo_verbose_shows_every_step_including_ignored_ones(
@@ -109,7 +109,7 @@ def test_demo_exits_1_when_a_scenario_ends_other_than_expected(
 
 
 def test_demo_writes_one_trace_per_scenario(traces: Path) -> None:
-    slugs = [s.slug for s in (*SCENARIOS, *WORKFLOW_SCENARIOS)]
+    slugs = [s.slug for s in SCENARIOS] + [s.slug for s in WORKFLOW_SCENARIOS]
     assert {f"{slug}.jsonl" for slug in slugs} == {p.name for p in traces.iterdir()}
 
 
@@ -291,4 +291,4 @@ def test_python_m_callflow_demo_exits_0() -> None:
     )
 
     assert 0 == done.returncode, done.stderr
-    assert "7 scenarios: 7 as expected" in done.stdout
+    assert "8 scenarios: 8 as expected" in done.stdout

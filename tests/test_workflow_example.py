@@ -74,7 +74,7 @@ async def test_nobody_in_the_team_answers_so_the_caller_goes_to_voicemail(
     for agent in TEAM:
         fake_graph.script(agent, NeverAnswers())
     team = [{"identity": {"user": {"id": agent}}} for agent in TEAM]
-    everyone = [*team, InviteInto(VOICEMAIL_MEETING, CALLER)]
+    everyone: list[dict[str, Any] | InviteInto] = [*team, InviteInto(VOICEMAIL_MEETING, CALLER)]
 
     handle = await callflow_client.run_workflow(CALL_ID, everyone, team_then_voicemail(2))
     result = await handle.wait()
@@ -89,7 +89,7 @@ async def test_an_agent_answers_so_the_caller_stays(
     fake_graph.script(TEAM[0], NeverAnswers())
     fake_graph.script(TEAM[1], Answers(after=5.0))
     team = [{"identity": {"user": {"id": agent}}} for agent in TEAM]
-    everyone = [*team, InviteInto(VOICEMAIL_MEETING, CALLER)]
+    everyone: list[dict[str, Any] | InviteInto] = [*team, InviteInto(VOICEMAIL_MEETING, CALLER)]
 
     handle = await callflow_client.run_workflow(CALL_ID, everyone, team_then_voicemail(2))
 

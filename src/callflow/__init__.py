@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time they load on firs
         InviteError,
         InviteFailed,
         NotificationError,
+        RemoveFailed,
         WebhookAuthError,
     )
     from ._flow_engine import InviteInto, WorkflowHandle
@@ -122,6 +123,7 @@ __all__ = [
     "InviteError",
     "NotificationError",
     "InviteFailed",
+    "RemoveFailed",
     "WebhookAuthError",
 ]
 
@@ -180,6 +182,7 @@ _LAZY: dict[str, str] = {
     "InviteError": "._exceptions",
     "InviteFailed": "._exceptions",
     "NotificationError": "._exceptions",
+    "RemoveFailed": "._exceptions",
     "WebhookAuthError": "._exceptions",
     "InviteHandle": "._handle",
     "GRAPH_SCOPE": "._tokens",

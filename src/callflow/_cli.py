@@ -5,12 +5,13 @@ Theory of operation
 Each subcommand is a thin shell over the library:
 
 * ``callflow demo`` plays :data:`callflow.testing.SCENARIOS` (the spec's five examples, a
-  declined invite, a throttled one) with :func:`callflow.testing.run_scenario`: a
-  :class:`~callflow.Client` against the fake Graph service on a virtual clock, so a
-  60-second ring takes no time. It prints each invite's path with the virtual time of each
-  state, and exits 1 when any scenario ends other than expected. ``--trace-dir`` writes
-  each scenario's trace as JSON lines, ready for ``callflow replay``. Then it runs a hunt
-  and a ring group (:data:`~callflow.testing._flow_scenarios.WORKFLOW_SCENARIOS`).
+  declined invite, a throttled one, one unanswered and cancelled at its deadline) with
+  :func:`callflow.testing.run_scenario`: a :class:`~callflow.Client` against the fake
+  Graph service on a virtual clock, so a 60-second ring takes no time. It prints each
+  invite's path with the virtual time of each state, and exits 1 when any scenario ends
+  other than expected. ``--trace-dir`` writes each scenario's trace as JSON lines, ready
+  for ``callflow replay``. Then it runs a hunt and a ring group
+  (:data:`~callflow.testing._flow_scenarios.WORKFLOW_SCENARIOS`).
 * ``callflow replay TRACE.jsonl`` feeds each recorded invite's inputs to a fresh
   :class:`~callflow.Invite` (:func:`callflow.replay`), and each recorded workflow's to a
   fresh run (:func:`callflow.replay_workflow`), prints the path each takes, and exits 1
@@ -117,7 +118,7 @@ def _steps(invite: Invite, started: float, arrow: str) -> list[str]:
 
 def _demo_line(result: ScenarioResult, symbols: _Symbols) -> str:
     scenario, invite = result.scenario, result.invite
-    posts = len(result.requests)
+    posts = sum(r.method == "POST" for r in result.requests)
     mark = symbols.ok
     if not result.as_expected:
         expected = scenario.expect.value
@@ -170,8 +171,9 @@ def _demo(args: argparse.Namespace) -> int:
         return _fail("demo", f"the {args.backend} backend is not available ({exc})")
     symbols = _symbols(sys.stdout)
     print(
-        "callflow demo: the spec's examples, a declined invite and a throttled one, "
-        "against the fake Graph service on a virtual clock\n"
+        "callflow demo: the spec's examples, a declined invite, a throttled one and an "
+        "unanswered one cancelled at its deadline, against the fake Graph service on a "
+        "virtual clock\n"
     )
     written = []
     for result in results:
@@ -328,6 +330,10 @@ def _diagrams(argv: list[str]) -> int:
     options: dict[str, Any] = {}
     if "load_trace" in inspect.signature(run).parameters:
         options["load_trace"] = _trace_for_diagrams
+    if "play_flows" in inspect.signature(run).parameters:
+        from .testing import spec_flows  # the spec's examples, played on the fake service
+
+        options["play_flows"] = spec_flows
     try:
         return int(run(argv, **options))
     except CallflowError as exc:

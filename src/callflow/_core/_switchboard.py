@@ -22,7 +22,8 @@ entries for its keys are delivered to it, in arrival order. What leaves the back
 unclaimed, pushed out by the count limit or aged out, is reported as ``unmatched``.
 
 Deadlines: each non-terminal state has one (:class:`Deadlines`). The switchboard keeps
-them in a heap; :meth:`Switchboard.expire` fails the invites whose deadline passed, and
+them in a heap; :meth:`Switchboard.expire` tells the invites whose deadline passed (a
+ringing one moves to ``cancelling``, the others fail), and
 :meth:`Switchboard.next_deadline` says when to call it next. The switchboard does no I/O
 and never sleeps: it is told the time (``at=``), or reads the ``clock`` it was given;
 without either, the time is the latest it was told (time stands still until told).
@@ -56,7 +57,9 @@ class Deadlines:
     The states and their defaults are the machine's (``_machine.DEADLINES``). The default
     for ``running`` (90 s) is longer than the service's own ring timeout (about 60 s), so
     the service's own ``failed`` is seen rather than pre-empted. ``requested`` covers
-    sending, 429 retries, and waiting out a lost answer.
+    sending, 429 retries, and waiting out a lost answer. When ``requested`` or ``running``
+    expires the invite is cancelled (its DELETE sent); ``cancelling`` bounds that: the wait
+    for the participant id, and the DELETE's retries.
 
     Raises:
         ConfigurationError: a deadline that is not a positive number of seconds.
@@ -65,6 +68,7 @@ class Deadlines:
     requested: float = DEADLINES[InviteState.requested]
     running: float = DEADLINES[InviteState.running]
     tearing_down_original: float = DEADLINES[InviteState.tearing_down_original]
+    cancelling: float = DEADLINES[InviteState.cancelling]
 
     def __attrs_post_init__(self) -> None:
         for state in DEADLINES:
@@ -230,7 +234,11 @@ class Switchboard:
         self._told = 0.0
         self._by_context: dict[str, Invite] = {}
         self._by_operation: dict[str, Invite] = {}
-        self._by_call: dict[str, list[Invite]] = {}
+        self._by_call: dict[str, dict[Invite, None]] = {}  # ordered, O(1) removal
+        # The deadline index: each held unfinished invite's (deadline, seq, state), and a
+        # heap of (deadline, seq, invite) whose entries are stale once their seq is not
+        # the index's (lazy deletion; compacted when stale entries outnumber live ones).
+        self._deadline: dict[Invite, tuple[float, int, InviteState]] = {}
         self._heap: list[tuple[float, int, Invite]] = []
         self._seq = itertools.count()
         self._backlog: OrderedDict[int, _Waiting] = OrderedDict()
@@ -280,7 +288,7 @@ class Switchboard:
         if invite.operation_id:
             self._by_operation[invite.operation_id] = invite
         for call_id in self._calls_of(invite):
-            self._by_call.setdefault(call_id, []).append(invite)
+            self._by_call.setdefault(call_id, {})[invite] = None
         self._schedule(invite, now)
         if not self._backlog:
             return _EMPTY
@@ -313,11 +321,11 @@ class Switchboard:
         for call_id in self._calls_of(invite):
             held = self._by_call.get(call_id)
             if held is not None:
-                held.remove(invite)
+                held.pop(invite, None)
                 if not held:
                     del self._by_call[call_id]
                     keys.append(("call", call_id))
-        invite.deadline = None
+        self._unschedule(invite)
         for key in keys:
             self._released[key] = None
             self._released.move_to_end(key)
@@ -446,33 +454,50 @@ class Switchboard:
 
         Indexes its operation id and restarts its deadline if its state changed.
         """
-        if invite.operation_id and invite in self:
+        if invite not in self:
+            return  # released (or never added): it has no deadline here
+        if invite.operation_id:
             self._by_operation.setdefault(invite.operation_id, invite)
         self._schedule(invite, self._now(at))
 
     # -- deadlines ------------------------------------------------------------------------
 
+    def deadline_of(self, invite: Invite) -> float | None:
+        """When ``invite``'s current state times out, or None (finished, or not held)."""
+        entry = self._deadline.get(invite)
+        return None if entry is None else entry[0]
+
     def _schedule(self, invite: Invite, now: float) -> None:
-        steps = invite._steps  # the switchboard and the invite are one core
-        if invite.deadline is not None and steps:
-            last = steps[-1]
-            if last.ignored or last.source is last.dest:
-                return  # same state as when its deadline was set
+        """Give the invite its state's deadline, unless it already has this state's one."""
+        state = invite.state
+        entry = self._deadline.get(invite)
+        if entry is not None and entry[2] is state:
+            return  # same state as when its deadline was set
         own = self._own_deadlines.get(invite.client_context) if self._own_deadlines else None
-        seconds = (own or self.deadlines).for_state(invite.state)
+        seconds = (own or self.deadlines).for_state(state)
         if seconds is None:
-            invite.deadline = None
+            self._unschedule(invite)
             return
-        invite.deadline = now + seconds
-        heapq.heappush(self._heap, (invite.deadline, next(self._seq), invite))
+        seq = next(self._seq)
+        self._deadline[invite] = (now + seconds, seq, state)
+        heapq.heappush(self._heap, (now + seconds, seq, invite))
+
+    def _unschedule(self, invite: Invite) -> None:
+        if self._deadline.pop(invite, None) is not None and len(self._heap) > 64 + 2 * len(
+            self._deadline
+        ):
+            index = self._deadline
+            self._heap = [e for e in self._heap if index.get(e[2], (0, -1))[1] == e[1]]
+            heapq.heapify(self._heap)
+
+    def _live(self, entry: tuple[float, int, Invite]) -> bool:
+        held = self._deadline.get(entry[2])
+        return held is not None and held[1] == entry[1] and not entry[2].is_finished
 
     def next_deadline(self) -> float | None:
         """When :meth:`expire` next has something to do, or None."""
         heap = self._heap
-        while heap:
-            deadline, _, invite = heap[0]
-            if invite.deadline == deadline and invite in self and not invite.is_finished:
-                break
+        while heap and not self._live(heap[0]):
             heapq.heappop(heap)
         candidates = [heap[0][0]] if heap else []
         if self._backlog:
@@ -491,11 +516,13 @@ class Switchboard:
         heap = self._heap
         timed_out: list[Invite] = []
         while heap and heap[0][0] <= now:
-            deadline, _, invite = heapq.heappop(heap)
-            if invite.deadline != deadline or invite not in self or invite.is_finished:
+            entry = heapq.heappop(heap)
+            if not self._live(entry):
                 continue
-            invite.deadline = None
+            invite = entry[2]
+            del self._deadline[invite]
             invite.time_out(at=now)
+            self._schedule(invite, now)  # requested/running lead to cancelling's deadline
             timed_out.append(invite)
         receipt = Receipt((), tuple(timed_out))
         return receipt + self._age_backlog(now) if self._backlog else receipt
@@ -506,6 +533,12 @@ class Switchboard:
     def backlog(self) -> tuple[CommsNotification, ...]:
         """The notifications waiting for their invite, oldest first."""
         return tuple(w.notification for w in self._backlog.values())
+
+    @property
+    def backlog_since(self) -> float | None:
+        """When the oldest notification in the backlog arrived, or None if it is empty."""
+        oldest = next(iter(self._backlog.values()), None)
+        return None if oldest is None else oldest.arrived
 
     def _to_backlog(
         self, n: CommsNotification, keys: tuple[_Key, ...], now: float

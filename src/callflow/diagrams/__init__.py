@@ -5,17 +5,21 @@ Theory of operation
 The drawing is done in two private modules, one idea each, whose public names this module
 re-exports:
 
-* :mod:`callflow._state_diagrams` writes each kind's state diagram, and an invite's path
+* :mod:`callflow.diagrams._state` writes each kind's state diagram, and an invite's path
   on it, as Mermaid or DOT text read off the declaration in :mod:`callflow._core._machine`
   (:func:`state_diagram`, :func:`trace_state_diagram`);
-* :mod:`callflow._sequence` writes message flows as Mermaid sequence diagrams
-  (:class:`Message`, :func:`sequence_diagram`, :func:`trace_sequence_diagram`) and gets
-  the spec's examples as flows (:func:`spec_flow`, :func:`spec_flows`);
+* :mod:`callflow.diagrams._sequence` writes message flows as Mermaid sequence diagrams
+  (:class:`Message`, :func:`sequence_diagram`, :func:`trace_sequence_diagram`) and turns
+  an invite as the spec prints it into a flow (:func:`spec_flow`);
 * :mod:`callflow._flow_diagrams` draws a workflow from its declaration, a built-in one or
   a bot's own (:func:`flow_diagram`, :func:`write_flow_diagrams`).
 
+This package never imports :mod:`callflow.testing`: the spec's examples are played into
+flows there (:func:`callflow.testing.spec_flows`), and handed to :func:`main` by the
+``callflow diagrams`` command and by ``python -m callflow.diagrams``.
+
 What is left here touches the outside: turning DOT into an image, writing the files and
-their README, and ``python -m callflow.diagrams``. Mermaid and DOT are plain strings built
+their README, and :func:`main`. Mermaid and DOT are plain strings built
 with no optional dependency; only turning DOT into SVG or PNG needs Graphviz (the ``dot``
 program and the ``graphviz`` package, loaded lazily), and without it
 :class:`GraphvizMissing` says what to install.
@@ -36,12 +40,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Literal, NamedTuple
 
-from ._core._machine import TERMINAL_STATES, InviteKind, InviteState
-from ._exceptions import CallflowError
-from ._flow_diagrams import flow_diagram, flow_readme, write_flow_diagrams
-from ._sequence import Message, sequence_diagram, spec_flow, spec_flows, trace_sequence_diagram
-from ._state_diagrams import DiagramFormat as DiagramFormat
-from ._state_diagrams import StepLike, state_diagram, trace_state_diagram
+from .._core._machine import TERMINAL_STATES, InviteKind, InviteState
+from .._exceptions import CallflowError
+from .._flow_diagrams import flow_diagram, flow_readme, write_flow_diagrams
+from ._sequence import Message, sequence_diagram, spec_flow, trace_sequence_diagram
+from ._state import DiagramFormat as DiagramFormat
+from ._state import StepLike, state_diagram, trace_state_diagram
 
 __all__ = [
     "GraphvizMissing",
@@ -53,7 +57,6 @@ __all__ = [
     "sequence_diagram",
     "trace_sequence_diagram",
     "spec_flow",
-    "spec_flows",
     "write_diagrams",
     "write_trace",
     "flow_diagram",
@@ -170,7 +173,7 @@ def _readme(formats: Sequence[str], flows: Mapping[str, Sequence[Message]]) -> s
     out = [
         "# callflow diagrams",
         "",
-        "The invite state machines, drawn from their declaration in `_core/_machine.py`",
+        "The invite state machines, drawn from their declaration in `src/callflow/_core/_machine.py`",  # noqa: E501
         "by `callflow.diagrams.write_diagrams`. Do not edit these files: regenerate them",
         "(`python -m callflow.diagrams --out diagrams`). A test fails when they no longer",
         "match the code.",
@@ -308,7 +311,16 @@ class TracedInvite(NamedTuple):
 TraceLoader = Callable[[Path], Iterable[TracedInvite]]
 
 
-def main(argv: Sequence[str], *, load_trace: TraceLoader | None = None) -> int:
+#: Plays the spec's examples into message flows (``callflow.testing.spec_flows``).
+FlowPlayer = Callable[[], Mapping[str, Sequence[Message]]]
+
+
+def main(
+    argv: Sequence[str],
+    *,
+    load_trace: TraceLoader | None = None,
+    play_flows: FlowPlayer | None = None,
+) -> int:
     """``callflow diagrams [--out DIR] [--format FMT]... [--trace TRACE.jsonl]``.
 
     Without ``--trace``, writes every state diagram and a README (:func:`write_diagrams`);
@@ -319,6 +331,9 @@ def main(argv: Sequence[str], *, load_trace: TraceLoader | None = None) -> int:
         argv: the arguments after ``diagrams``.
         load_trace: reads a ``--trace`` file into its invites; ``--trace`` is refused
             without one.
+        play_flows: plays the spec's examples into message flows, drawn beside the
+            state diagrams (``callflow.testing.spec_flows``: the diagrams never import
+            the fake service themselves); without one, only the state diagrams.
 
     Returns:
         0 on success, 1 when Graphviz is needed and missing, 2 for a usage error.
@@ -343,7 +358,8 @@ def main(argv: Sequence[str], *, load_trace: TraceLoader | None = None) -> int:
     formats = args.formats or FORMATS
     try:
         if args.trace is None:
-            written = write_diagrams(args.out, formats=formats, flows=spec_flows())
+            flows = play_flows() if play_flows is not None else _NO_FLOWS
+            written = write_diagrams(args.out, formats=formats, flows=flows)
         elif load_trace is None:
             parser.print_usage(sys.stderr)
             print("callflow diagrams: --trace is not available here", file=sys.stderr)
@@ -360,7 +376,3 @@ def main(argv: Sequence[str], *, load_trace: TraceLoader | None = None) -> int:
     for path in written:
         print(path)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
