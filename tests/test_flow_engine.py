@@ -19,6 +19,7 @@ import callflow
 from callflow import Fate, FlowResult, WorkflowHandle
 from callflow._cli import main
 from callflow._core._flows import hunt
+from callflow._flow_engine import outcomes_of
 from callflow.testing import (
     SPEC_REQUESTS,
     Answers,
@@ -65,6 +66,15 @@ def state_and_reason(handle: WorkflowHandle, index: int) -> tuple[str, str | Non
     invite = handle.invites[index]
     assert invite is not None
     return str(invite.state), None if invite.failure is None else str(invite.failure.reason)
+
+
+def participant_state(fake: FakeGraph, handle: WorkflowHandle, index: int) -> str:
+    """Where the fake says participant ``index`` is: ringing, joined, removed, ended..."""
+    invite = handle.invites[index]
+    assert invite is not None
+    (participant_id,) = invite.invite.participant_ids
+    assert participant_id is not None
+    return fake.participant_state(CALL_ID, participant_id)
 
 
 def fates(result: FlowResult) -> list[str]:
@@ -117,8 +127,7 @@ async def test_hunt_the_on_call_answering_at_45_s_is_cancelled_at_30_s_so_only_t
     assert ["cancelled", "answered", "not_invited"] == fates(result)
     assert (["200", "200"], ["204"]) == (answers(fake_graph, "POST"), answers(fake_graph, "DELETE"))
     assert ("cancelled", "cancelled") == state_and_reason(handle, 0)
-    (first, _) = fake_graph.operations.values()
-    assert "removed" == fake_graph.participant_state(CALL_ID, str(first.participant_ids[0]))
+    assert "removed" == participant_state(fake_graph, handle, 0)
 
 
 async def test_hunt_a_decline_moves_on_at_once(
@@ -221,10 +230,9 @@ async def test_ring_group_two_answering_in_the_same_instant_the_later_is_removed
     assert ((later,), ()) == (result.removed, result.also_joined)  # the result says who
     assert Fate.removed is handle.run.fates[later]
     assert ["204", "204"] == answers(fake_graph, "DELETE")  # the later one, and participant 2
-    operation = list(fake_graph.operations.values())[later]
-    assert "removed" == fake_graph.participant_state(CALL_ID, str(operation.participant_ids[0]))
-    winner = list(fake_graph.operations.values())[result.answered]
-    assert "joined" == fake_graph.participant_state(CALL_ID, str(winner.participant_ids[0]))
+    assert ["joined", "removed"] == [
+        participant_state(fake_graph, handle, i) for i in (result.answered, later)
+    ]
 
 
 async def test_ring_group_nobody_answers_at_ring_for(
@@ -380,3 +388,35 @@ def test_callflow_demo_runs_a_hunt_and_a_ring_group(capsys: pytest.CaptureFixtur
         "ring group ringing → answered (+4.000s)  [answered: 1]  ✓  (3 POSTs, 2 DELETEs)"
     ) in lines
     assert "2 workflows: 2 as expected" in lines
+
+
+# -- how an invite's end reads as a workflow outcome -----------------------------------------
+
+_S, _R, _T = callflow.InviteState, callflow.FailureReason, callflow.Trigger
+_JOINED_WHILE_CANCELLING = callflow.Step(
+    _T.operation_completed, _S.cancelling, _S.cancelling, "notification", 31.0
+)
+
+
+@pytest.mark.parametrize(
+    ("state", "reason", "history", "expected"),
+    [
+        (_S.completed, None, (), ["completed"]),
+        (_S.failed, _R.operation_failed, (), ["failed"]),  # declined
+        (_S.failed, _R.http_error, (), ["failed"]),
+        (_S.failed, _R.call_ended, (), ["failed"]),
+        (_S.failed, _R.outcome_unknown, (), ["timed_out"]),
+        (_S.failed, _R.cancel_failed, (), ["cancel_failed"]),
+        (_S.cancelled, _R.cancelled, (), ["cancelled"]),
+        (_S.cancelled, _R.timeout, (), ["timed_out"]),  # its own deadline cancelled it
+        (_S.cancelled, _R.cancelled, (_JOINED_WHILE_CANCELLING,), ["cancelled", "completed"]),
+        (_S.cancelled, _R.timeout, (_JOINED_WHILE_CANCELLING,), ["cancelled", "completed"]),
+    ],
+)
+def test_an_invite_s_end_reads_as_these_workflow_outcomes(
+    state: callflow.InviteState,
+    reason: callflow.FailureReason | None,
+    history: tuple[callflow.Step, ...],
+    expected: list[str],
+) -> None:
+    assert expected == [str(o) for o in outcomes_of(history, state, reason)]

@@ -1,11 +1,12 @@
 """The workflow core driving FakeGraph over HTTP, on asyncio and trio, on a virtual clock.
 
-The Client does not drive workflows yet; this test's small driver does what an engine
-must: it performs each action the run asks for (an invite POST per StartInvite, a DELETE
-of the participant per CancelInvite or RemoveParticipant, a timer per SetTimer) and feeds
-back what happened (the operation's notification, the DELETE's answer, the timer). It
-shows that the fake gives what a workflow needs: participant ids, a DELETE that stops the
-ring, answers at chosen times, DELETE faults.
+The Client's own engine is tested in test_flow_engine.py; this test's small driver, over
+raw HTTP, shows the sans-I/O core needs nothing else. It does what an engine must: it
+performs each action the run asks for (an invite POST per StartInvite, a DELETE of the
+participant per CancelInvite or RemoveParticipant, a timer per SetTimer) and feeds back
+what happened (the operation's notification, the DELETE's answer, the timer). It shows
+that the fake gives what a workflow needs: participant ids, a DELETE that stops the ring,
+answers at chosen times, DELETE faults.
 
 The participants are the spec's own (examples 2 and 4), without example 2's
 ``replacesCallId``.

@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time they load on firs
     from ._client import GRAPH_BASE_URL, Client
     from ._clock import Clock, SystemClock
     from ._core._flow_run import FlowResult, FlowStep, InviteRecord, WorkflowRun, replay_workflow
-    from ._core._flows import Fate, FlowState, FlowTransition, FlowTrigger, Workflow, WorkflowError
+    from ._core._flows import Fate, FlowState, FlowTransition, FlowTrigger, Workflow
     from ._core._machine import InviteKind, InviteState, Trigger
     from ._core._models import (
         Identity,
@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time they load on firs
         NotificationError,
         RemoveFailed,
         WebhookAuthError,
+        WorkflowError,
     )
     from ._flow_engine import InviteInto, WorkflowHandle
     from ._handle import InviteHandle
@@ -147,7 +148,7 @@ _LAZY: dict[str, str] = {
     "FlowTransition": "._core._flows",
     "FlowTrigger": "._core._flows",
     "Workflow": "._core._flows",
-    "WorkflowError": "._core._flows",
+    "WorkflowError": "._exceptions",
     "InviteInto": "._flow_engine",
     "WorkflowHandle": "._flow_engine",
     "InviteKind": "._core._machine",

@@ -9,6 +9,8 @@
     │                                   or callflow cannot track (checked before anything is sent)
     ├── NotificationError (ValueError)  a webhook body or Graph JSON that is malformed;
     │                                   the message names the JSON path that is wrong
+    ├── WorkflowError (ValueError)      a workflow declaration, input or trace event that
+    │                                   is wrong (or participants that do not fit it)
     ├── WebhookAuthError                an inbound callback failed authentication
     ├── InviteFailed                    an invite ended in ``failed`` or ``cancelled``
     │                                   (refused, declined, timed out, cancelled, its
@@ -36,6 +38,7 @@ __all__ = [
     "WebhookAuthError",
     "InviteFailed",
     "RemoveFailed",
+    "WorkflowError",
 ]
 
 
@@ -142,3 +145,7 @@ class RemoveFailed(CallflowError):
         self.participant_id = participant_id
         self.status_code = status_code
         self.reason = reason
+
+
+class WorkflowError(CallflowError, ValueError):
+    """A workflow declaration, input or trace event that is wrong; the message says where."""

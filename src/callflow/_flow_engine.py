@@ -61,7 +61,7 @@ from ._core._flows import Outcome, Workflow, WorkflowError, hunt, ring_group
 from ._core._machine import InviteState, Trigger
 from ._core._models import InvitationParticipantInfo
 from ._core._notifications import NotificationKind
-from ._core._records import FailureReason
+from ._core._records import FailureReason, Step
 from ._exceptions import CallflowError
 from ._ids import Invite, new_id
 
@@ -104,13 +104,15 @@ ParticipantSpec = InvitationParticipantInfo | Mapping[str, Any] | InviteInto
 _TIMED_OUT = frozenset({FailureReason.timeout, FailureReason.outcome_unknown})
 
 
-def outcomes_of(history: Sequence[Any], state: InviteState, reason: str | None) -> list[Outcome]:
+def outcomes_of(
+    history: Sequence[Step], state: InviteState, reason: FailureReason | None
+) -> list[Outcome]:
     """What a finished invite reports to its workflow, in order.
 
     Args:
         history: the invite's steps.
         state: its terminal state.
-        reason: its failure reason's value, if any.
+        reason: its failure reason, if any.
 
     Returns:
         One outcome, or ``cancelled`` then ``completed`` when the participant joined while
@@ -121,17 +123,17 @@ def outcomes_of(history: Sequence[Any], state: InviteState, reason: str | None) 
         return [Outcome.completed]
     joined_while_cancelling = any(
         step.trigger is Trigger.operation_completed
-        and step.source.value == "cancelling"
+        and step.source is InviteState.cancelling
         and not step.ignored
         for step in history
     )
     if joined_while_cancelling:
         return [Outcome.cancelled, Outcome.completed]
-    if reason == "cancel_failed":
+    if reason is FailureReason.cancel_failed:
         return [Outcome.cancel_failed]
     if reason in _TIMED_OUT:
         return [Outcome.timed_out]
-    if state.value == "cancelled":
+    if state is InviteState.cancelled:
         return [Outcome.cancelled]
     return [Outcome.failed]
 
@@ -317,9 +319,8 @@ class WorkflowHandle:
             if not handle.invite.is_finished:
                 return
         failure = handle.failure
-        for outcome in outcomes_of(
-            handle.history, handle.state, None if failure is None else failure.reason.value
-        ):
+        reason = None if failure is None else failure.reason
+        for outcome in outcomes_of(handle.history, handle.state, reason):
             self._reached(index, outcome)
 
     def _late(self, index: int) -> Callable[[Delivery], None]:

@@ -42,7 +42,7 @@ from typing import Any, Final
 
 import attrs
 
-from .._exceptions import CallflowError
+from .._exceptions import WorkflowError
 
 __all__ = [
     "WorkflowError",
@@ -59,10 +59,6 @@ __all__ = [
     "hunt",
     "ring_group",
 ]
-
-
-class WorkflowError(CallflowError, ValueError):
-    """A workflow declaration, input or trace event that is wrong; the message says where."""
 
 
 class Outcome(str, enum.Enum):
