@@ -411,6 +411,7 @@ _JOINED_WHILE_CANCELLING = callflow.Step(
         (_S.cancelled, _R.timeout, (), ["timed_out"]),  # its own deadline cancelled it
         (_S.cancelled, _R.cancelled, (_JOINED_WHILE_CANCELLING,), ["cancelled", "completed"]),
         (_S.cancelled, _R.timeout, (_JOINED_WHILE_CANCELLING,), ["cancelled", "completed"]),
+        (_S.failed, _R.cancel_failed, (_JOINED_WHILE_CANCELLING,), ["cancel_failed", "completed"]),
     ],
 )
 def test_an_invite_s_end_reads_as_these_workflow_outcomes(

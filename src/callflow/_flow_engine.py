@@ -35,7 +35,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 import attrs
@@ -57,7 +57,7 @@ from ._core._flow_run import (
     flow_event,
     flow_result_event,
 )
-from ._core._flows import Outcome, Workflow, WorkflowError, hunt, ring_group
+from ._core._flows import Fate, Outcome, Workflow, WorkflowError, hunt, ring_group
 from ._core._machine import InviteState, Trigger
 from ._core._models import InvitationParticipantInfo
 from ._core._notifications import NotificationKind
@@ -74,6 +74,7 @@ __all__ = [
     "InviteInto",
     "WorkflowHandle",
     "ParticipantSpec",
+    "OUTCOMES",
     "outcomes_of",
     "start_workflow",
     "builtin",
@@ -101,13 +102,24 @@ class InviteInto:
 
 ParticipantSpec = InvitationParticipantInfo | Mapping[str, Any] | InviteInto
 
-_TIMED_OUT = frozenset({FailureReason.timeout, FailureReason.outcome_unknown})
+_S, _R, _O = InviteState, FailureReason, Outcome
+
+#: How an invite's end reads to its workflow: ``{(state, failure reason): outcome}``;
+#: any other failure (declined, refused, the call ended) is ``failed``.
+OUTCOMES: Final[Mapping[tuple[InviteState, FailureReason | None], Outcome]] = {
+    (_S.completed, None): _O.completed,
+    (_S.cancelled, _R.cancelled): _O.cancelled,
+    (_S.cancelled, _R.timeout): _O.timed_out,  # its own deadline cancelled it
+    (_S.failed, _R.timeout): _O.timed_out,
+    (_S.failed, _R.outcome_unknown): _O.timed_out,
+    (_S.failed, _R.cancel_failed): _O.cancel_failed,  # it may still ring
+}
 
 
 def outcomes_of(
     history: Sequence[Step], state: InviteState, reason: FailureReason | None
 ) -> list[Outcome]:
-    """What a finished invite reports to its workflow, in order.
+    """What a finished invite reports to its workflow, in order (read off :data:`OUTCOMES`).
 
     Args:
         history: the invite's steps.
@@ -115,27 +127,23 @@ def outcomes_of(
         reason: its failure reason, if any.
 
     Returns:
-        One outcome, or ``cancelled`` then ``completed`` when the participant joined while
-        the cancel was under way (the cancel's DELETE removed them).
+        One outcome; then ``completed`` too when the participant joined while the cancel
+        was under way: after ``cancelled`` the run reads it as removed by that DELETE,
+        after ``cancel_failed`` as in the call (a late answer).
 
     """
-    if state is InviteState.completed:
-        return [Outcome.completed]
     joined_while_cancelling = any(
         step.trigger is Trigger.operation_completed
         and step.source is InviteState.cancelling
         and not step.ignored
         for step in history
     )
-    if joined_while_cancelling:
-        return [Outcome.cancelled, Outcome.completed]
-    if reason is FailureReason.cancel_failed:
-        return [Outcome.cancel_failed]
-    if reason in _TIMED_OUT:
-        return [Outcome.timed_out]
-    if state is InviteState.cancelled:
-        return [Outcome.cancelled]
-    return [Outcome.failed]
+    outcome = OUTCOMES.get((state, reason), Outcome.failed)
+    if joined_while_cancelling and state is InviteState.cancelled:
+        return [Outcome.cancelled, Outcome.completed]  # whatever the cancel's cause
+    if joined_while_cancelling and outcome is Outcome.cancel_failed:
+        return [outcome, Outcome.completed]
+    return [outcome]
 
 
 @functools.lru_cache(maxsize=64)
@@ -245,7 +253,7 @@ class WorkflowHandle:
         self._feed(FlowStarted(at=self._now()))
         # Like client.invite: return once the first invites' POSTs are answered.
         for i, fate in enumerate(self.run.fates):
-            if fate.value != "not_invited":
+            if fate is not Fate.not_invited:
                 await self._started[i].wait()
 
     async def _guard(self) -> None:
