@@ -68,6 +68,13 @@ def _deletes(fake: FakeGraph) -> list[tuple[str, float]]:
     return [(r.answer, r.at) for r in fake.requests if r.method == "DELETE"]
 
 
+async def _joined(client: Client) -> InviteHandle:
+    """An invite of the on-call that completed (they joined)."""
+    handle = await client.invite(CALL_ID, [PSTN])
+    await handle.wait()
+    return handle
+
+
 def _path(handle: InviteHandle) -> list[tuple[Trigger, InviteState]]:
     return [(s.trigger, s.dest) for s in handle.history if not s.ignored]
 
@@ -183,8 +190,7 @@ async def test_a_cancel_of_a_completed_invite_changes_nothing_and_sends_nothing(
     fake_graph: FakeGraph, virtual_clock: VirtualClock
 ) -> None:
     async with Run(fake_graph, virtual_clock) as client:
-        handle = await client.invite(CALL_ID, [PSTN])
-        await handle.wait()
+        handle = await _joined(client)
 
         state = await handle.cancel()
     assert (InviteState.completed, None, []) == (state, handle.failure, _deletes(fake_graph))
@@ -374,8 +380,7 @@ async def test_remove_hangs_up_a_participant_whose_invite_completed(
     fake_graph: FakeGraph, virtual_clock: VirtualClock
 ) -> None:
     async with Run(fake_graph, virtual_clock) as client:
-        handle = await client.invite(CALL_ID, [PSTN])
-        await handle.wait()
+        handle = await _joined(client)
 
         first = await handle.remove()
         again = await handle.remove()
