@@ -35,7 +35,7 @@ from ._notifications import CommsNotification, NotificationKind, parse_notificat
 from ._records import Failure, FailureReason, HttpRequest, Outcome, Step
 from ._retry import RetryPolicy
 from ._switchboard import Deadlines, Delivery, DeliveryOutcome, Receipt, Switchboard
-from ._tokens import GRAPH_SCOPE, TokenCredential, TokenSource
+from ._tokens import GRAPH_SCOPE, Cloud, TokenCredential, TokenSource
 from ._trace import JsonlRecorder, MemoryRecorder, Recorder, TraceError, read_trace, replay
 from ._webhook import webhook_app
 
@@ -69,6 +69,7 @@ __all__ = [
     "webhook_app",
     "GRAPH_BASE_URL",
     "GRAPH_SCOPE",
+    "Cloud",
     # traces
     "Recorder",
     "MemoryRecorder",

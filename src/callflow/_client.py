@@ -50,7 +50,7 @@ from ._records import Step
 from ._retry import RetryPolicy
 from ._switchboard import Deadlines, Delivery, DeliveryOutcome, Receipt, Switchboard
 from ._tasks import start_background, stop_background
-from ._tokens import TokenSource, resolve_token
+from ._tokens import TokenCache, TokenSource, cloud_named
 from ._trace import RECORDED_HEADERS, Recorder
 
 __all__ = ["Client", "GRAPH_BASE_URL"]
@@ -87,8 +87,15 @@ class Client:
         http_client: an ``httpx.AsyncClient`` used as given (transport, base_url,
             timeouts, proxies). Without one, callflow makes and closes its own.
         token: a bearer token string, a sync or async callable returning one (called
-            per request), or an azure-identity credential (``callflow[azure]``).
-        base_url: Graph's root, used when ``http_client`` has no base_url.
+            per request), or an azure-identity credential (``callflow[azure]``), sync
+            or ``azure.identity.aio``: its token is cached until ``expires_on`` less
+            five minutes, one refresh at a time, a sync one fetched off the event loop.
+        base_url: Graph's root, used when ``http_client`` has no base_url (default:
+            the cloud's).
+        cloud: the Graph deployment, choosing the base URL and the credential's scope
+            together: ``"global"`` (graph.microsoft.com), ``"usgov"`` (US Gov L4,
+            graph.microsoft.us), ``"dod"`` (dod-graph.microsoft.us) or ``"china"``
+            (microsoftgraph.chinacloudapi.cn). ``ValueError`` for any other name.
         deadlines: how long each state may last (:class:`~callflow.Deadlines`).
         retry: the :class:`~callflow.RetryPolicy` for the POST.
         clock: where time is read and waited for (a virtual one in tests).
@@ -107,7 +114,8 @@ class Client:
         http_client: httpx.AsyncClient | None = None,
         *,
         token: TokenSource | None = None,
-        base_url: str = GRAPH_BASE_URL,
+        base_url: str | None = None,
+        cloud: str = "global",
         deadlines: Deadlines | None = None,
         retry: RetryPolicy | None = None,
         clock: Clock | None = None,
@@ -121,8 +129,10 @@ class Client:
     ) -> None:
         self._given_http = http_client
         self._http: httpx.AsyncClient | None = http_client
-        self._token = token
-        self.base_url = base_url.rstrip("/")
+        graph = cloud_named(cloud)
+        self.cloud = graph
+        self._tokens = TokenCache(token, graph.scope)
+        self.base_url = (graph.base_url if base_url is None else base_url).rstrip("/")
         self.retry = retry or RetryPolicy()
         self.clock: Clock = clock or SystemClock()
         self.switchboard = Switchboard(
@@ -260,7 +270,7 @@ class Client:
         while True:
             attempt += 1
             try:
-                token = await resolve_token(self._token)
+                token = await self._tokens.get()
             except Exception as exc:
                 self._send_failed(invite, f"the token provider raised {type(exc).__name__}")
                 return
