@@ -178,6 +178,8 @@ def test_replay_of_a_trace_without_a_result_says_there_is_nothing_to_compare(
         pytest.param("", id="empty"),
         pytest.param('{"type": "response", "at": 0}\n', id="no invite event"),
         pytest.param('{"no": "type"}\n', id="not an event"),
+        pytest.param('{"type": "invite", "x": ' + "[" * 100_000 + "\n", id="nested too deep"),
+        pytest.param('{"type": "invite", "at": ' + "9" * 5000 + "}\n", id="integer too long"),
     ],
 )
 def test_replay_of_an_unusable_trace_is_one_line_on_stderr(

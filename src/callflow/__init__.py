@@ -36,7 +36,15 @@ from ._records import Failure, FailureReason, HttpRequest, Outcome, Step
 from ._retry import RetryPolicy
 from ._switchboard import Deadlines, Delivery, DeliveryOutcome, Receipt, Switchboard
 from ._tokens import GRAPH_SCOPE, Cloud, TokenCredential, TokenSource
-from ._trace import JsonlRecorder, MemoryRecorder, Recorder, TraceError, read_trace, replay
+from ._trace import (
+    JsonlRecorder,
+    MemoryRecorder,
+    Recorder,
+    RedactingRecorder,
+    TraceError,
+    read_trace,
+    replay,
+)
 from ._webhook import webhook_app
 
 __version__ = "0.1.0"
@@ -74,6 +82,7 @@ __all__ = [
     "Recorder",
     "MemoryRecorder",
     "JsonlRecorder",
+    "RedactingRecorder",
     "TraceError",
     "read_trace",
     "replay",

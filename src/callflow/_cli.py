@@ -39,7 +39,7 @@ from ._exceptions import CallflowError
 from ._invite import Invite
 from ._notifications import parse_notifications
 from ._records import Step
-from ._trace import JsonlRecorder, TraceError, read_trace, replay
+from ._trace import JsonlRecorder, TraceError, invites_of, read_trace, replay
 from .testing import SCENARIOS, ScenarioResult, run_scenario
 
 if TYPE_CHECKING:
@@ -122,8 +122,7 @@ def _demo_line(result: ScenarioResult, symbols: _Symbols) -> str:
 
 def _write_trace(directory: Path, result: ScenarioResult) -> Path:
     path = directory / f"{result.scenario.slug}.jsonl"
-    with path.open("w", encoding="utf-8") as stream:
-        recorder = JsonlRecorder(stream)
+    with path.open("w", encoding="utf-8") as stream, JsonlRecorder(stream) as recorder:
         for event in result.events:
             recorder.record(event)
     return path
@@ -172,13 +171,6 @@ def _demo(args: argparse.Namespace) -> int:
 # -- replay -------------------------------------------------------------------------------------
 
 
-def _by_invite(events: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for event in events:
-        groups.setdefault(str(event.get("client_context")), []).append(event)
-    return list(groups.values())
-
-
 def _replayed(events: list[dict[str, Any]]) -> tuple[Invite, float, list[Step] | None]:
     """Replay one invite's inputs; also its start time and the recorded history, if any.
 
@@ -202,7 +194,7 @@ def _replayed(events: list[dict[str, Any]]) -> tuple[Invite, float, list[Step] |
 def _replay(args: argparse.Namespace) -> int:
     trace: Path = args.trace
     try:
-        groups = _by_invite(read_trace(trace))
+        groups = invites_of(read_trace(trace))
         if not groups:
             raise TraceError(f"{trace}: the trace holds no events")
         replays = [_replayed(group) for group in groups]
@@ -243,7 +235,7 @@ def _trace_for_diagrams(path: Path) -> Iterator[TracedInvite]:
     """
     from .diagrams import Message, TracedInvite  # diagrams load only when asked for
 
-    for events in _by_invite(read_trace(path)):
+    for events in invites_of(read_trace(path)):
         invite, _, _ = _replayed(events)
         messages = []
         for event in events:
