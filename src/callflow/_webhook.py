@@ -89,8 +89,8 @@ import anyio
 import httpx
 
 from ._auth import DEFAULT_OPENID_CONFIG_URL, TokenValidator
+from ._core._notifications import MAX_BODY_BYTES
 from ._exceptions import NotificationError, WebhookAuthError
-from ._notifications import MAX_BODY_BYTES
 
 if TYPE_CHECKING:
     from ._client import Client

@@ -37,7 +37,7 @@ from typing import Any, Final
 
 import attrs
 
-from ._exceptions import NotificationError
+from .._exceptions import NotificationError
 from ._models import (
     InviteParticipantsOperation,
     OperationStatus,
