@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -52,7 +53,7 @@ def test_demo_shows_each_scenarios_path_with_timings(capsys: pytest.CaptureFixtu
     ) in lines
     assert (
         "declined   invite        requested → running (+0.000s) → failed (+2.000s)  "
-        "[operation_failed: resultInfo 603/0]  ✓"
+        "[operation_failed: resultInfo 603/0]  expected failed (operation_failed) ✓"
     ) in lines
     assert (
         "throttled  invite        requested → running (+1.000s) → completed (+3.000s)  ✓  (2 POSTs)"
@@ -292,3 +293,68 @@ def test_python_m_callflow_demo_exits_0() -> None:
 
     assert 0 == done.returncode, done.stderr
     assert "7 scenarios: 7 as expected" in done.stdout
+
+
+def test_demo_on_trio_without_trio_names_the_extra() -> None:
+    # A fresh interpreter in which trio cannot be imported, as if it were not installed.
+    code = (
+        "import sys; sys.modules['trio'] = None; "
+        "from callflow._cli import main; sys.exit(main(['demo', '--backend', 'trio']))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert 1 == done.returncode
+    _one_error_line(done.stderr, "demo")
+    assert "pip install 'callflow[trio]'" in done.stderr
+
+
+def test_demo_says_a_declined_invite_was_expected_to_fail(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert 0 == main(["demo"])
+    out = capsys.readouterr().out.splitlines()
+    [declined] = [line for line in out if line.startswith("declined ")]
+    assert declined.endswith("expected failed (operation_failed) ✓")
+
+
+def test_demo_explains_the_spec_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["demo"])
+    [line] = [line for line in capsys.readouterr().out.splitlines() if "the spec:" in line]
+    assert "/communications/calls/{id}/participants/invite" in line
+
+
+class Terminal(io.StringIO):
+    """A captured stdout that says it is a terminal."""
+
+    encoding = "utf-8"
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("no_color", "coloured"), [(None, True), ("1", False), ("", True)])
+def test_demo_colours_its_ticks_on_a_terminal_unless_no_color_is_set(
+    no_color: str | None, coloured: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if no_color is None:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    else:
+        monkeypatch.setenv("NO_COLOR", no_color)
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    assert 0 == main(["demo"])
+    assert coloured == ("\x1b[32m✓\x1b[0m" in terminal.getvalue())
+    assert coloured == ("\x1b[" in terminal.getvalue())
+
+
+def test_demo_is_not_coloured_when_piped(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["demo"])
+    assert "\x1b[" not in capsys.readouterr().out
+
+
+def test_demo_help_shows_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    assert 0 == main(["demo", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default: asyncio; trio needs callflow[trio])" in out
+    assert "(default: none written)" in out
