@@ -59,6 +59,24 @@ GRAPH_BASE_URL: Final = "https://graph.microsoft.com/v1.0"
 
 logger = logging.getLogger("callflow")
 
+
+def _log_ids(source: Any) -> dict[str, Any]:
+    """The ids a log record carries as ``extra`` fields, for structured loggers to index.
+
+    ``client_context``, ``call_id`` and ``operation_id`` (None when not known yet), and
+    ``invite_id`` when the invite (or notification) has one.
+    """
+    ids = {
+        "client_context": getattr(source, "client_context", None),
+        "call_id": getattr(source, "call_id", None),
+        "operation_id": getattr(source, "operation_id", None),
+    }
+    invite_id = getattr(source, "invite_id", None)
+    if invite_id is not None:
+        ids["invite_id"] = invite_id
+    return ids
+
+
 StateCallback = Callable[["InviteHandle", Step], "Awaitable[None] | None"]
 RosterCallback = Callable[[CommsNotification, "tuple[InviteHandle, ...]"], "Awaitable[None] | None"]
 UnmatchedCallback = Callable[[Delivery], "Awaitable[None] | None"]
@@ -278,7 +296,13 @@ class Client:
             if token is not None:
                 headers["Authorization"] = "Bearer " + token
             if debug:
-                logger.debug("invite %s: POST %s (attempt %d)", invite.client_context, url, attempt)
+                logger.debug(
+                    "invite %s: POST %s (attempt %d)",
+                    invite.client_context,
+                    url,
+                    attempt,
+                    extra=_log_ids(invite),
+                )
             try:
                 response = await http.post(url, content=content, headers=headers)
             except _NOT_SENT as exc:
@@ -288,13 +312,19 @@ class Client:
                         invite,
                         f"could not send the POST after {attempt} attempt(s): {type(exc).__name__}",
                     )
-                    logger.warning("invite %s: unreachable (%s)", invite.client_context, exc)
+                    logger.warning(
+                        "invite %s: unreachable (%s)",
+                        invite.client_context,
+                        exc,
+                        extra=_log_ids(invite),
+                    )
                     return
                 logger.info(
                     "invite %s: %s before sending; retrying in %.2fs",
                     invite.client_context,
                     type(exc).__name__,
                     delay,
+                    extra=_log_ids(invite),
                 )
                 await self.clock.sleep(delay)
                 continue
@@ -306,6 +336,7 @@ class Client:
                     "invite %s: %s after sending; waiting for a notification, not re-sending",
                     invite.client_context,
                     type(exc).__name__,
+                    extra=_log_ids(invite),
                 )
                 return
             status = response.status_code
@@ -317,6 +348,7 @@ class Client:
                         invite.client_context,
                         status,
                         delay,
+                        extra=_log_ids(invite),
                     )
                     await self.clock.sleep(delay)
                     if _waiting(invite):
@@ -330,6 +362,7 @@ class Client:
                     "invite %s: HTTP %d; outcome unknown, waiting for a notification",
                     invite.client_context,
                     status,
+                    extra=_log_ids(invite),
                 )
                 return
             now = self.clock.now()
@@ -343,6 +376,7 @@ class Client:
                     invite.operation_id,
                     status,
                     invite.state,
+                    extra=_log_ids(invite),
                 )
             return
 
@@ -465,6 +499,7 @@ class Client:
                         delivery.notification.describe(),
                         delivery.outcome,
                         delivery.reason,
+                        extra=_log_ids(delivery.notification),
                     )
                 if self.on_unmatched is not None:
                     self._call(delivery.notification.call_id, self.on_unmatched, (delivery,))
@@ -512,6 +547,7 @@ class Client:
                 invite.operation_id,
                 invite.state,
                 f" ({invite.failure.describe()})" if invite.failure else "",
+                extra=_log_ids(invite),
             )
             self._finished.append((self.clock.now() + self.release_after, invite))
             self._arm(self._finished[0][0])
