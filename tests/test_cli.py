@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -358,3 +359,38 @@ def test_demo_help_shows_the_defaults(capsys: pytest.CaptureFixture[str]) -> Non
     out = " ".join(capsys.readouterr().out.split())
     assert "(default: asyncio; trio needs callflow[trio])" in out
     assert "(default: none written)" in out
+
+
+def _without_graphviz(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``callflow diagrams`` with a PATH on which there is no ``dot``."""
+    code = "import sys; from callflow._cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run(
+        [sys.executable, "-c", code, "diagrams", "--out", str(tmp_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PATH": str(tmp_path / "no-graphviz-here")},
+    )
+
+
+def test_diagrams_without_graphviz_write_mermaid_and_dot_and_say_what_was_skipped(
+    tmp_path: Path,
+) -> None:
+    done = _without_graphviz(tmp_path)
+
+    assert 0 == done.returncode, done.stderr
+    _one_error_line(done.stderr, "diagrams")
+    assert "skipped SVG and PNG" in done.stderr
+    assert "dot" in done.stderr
+    assert list(tmp_path.glob("*.mmd"))
+    assert list(tmp_path.glob("*.dot"))
+    assert [] == list(tmp_path.glob("*.svg")) + list(tmp_path.glob("*.png"))
+
+
+def test_diagrams_asked_for_svg_without_graphviz_fail_naming_the_fix(tmp_path: Path) -> None:
+    done = _without_graphviz(tmp_path, "--format", "svg")
+
+    assert 1 == done.returncode
+    _one_error_line(done.stderr, "diagrams")
+    assert "--format mermaid --format dot" in done.stderr
