@@ -371,6 +371,8 @@ class Invite:
             # The model is built only when needed, and before anything changes: a malformed
             # one raises NotificationError and leaves the invite as it was.
             operation = notification.operation
+        if kind is NotificationKind.call_ended and not terminal:
+            _ = notification.call  # built before anything changes, like the operation
         seen.add(fingerprint)
         at = time.monotonic() if at is None else at
         cause = "notification " + notification.describe()
@@ -392,12 +394,7 @@ class Invite:
             self._original_gone = True
             self._fire(trigger, cause, at)
         else:
-            self._fire(
-                trigger,
-                cause,
-                at,
-                Failure(reason=FailureReason.call_ended, message=f"call {self.call_id} ended"),
-            )
+            self._fire(trigger, cause, at, self._call_ended(notification))
         return Outcome.applied
 
     def send_failed(self, reason: str, *, at: float | None = None) -> InviteState:
@@ -501,6 +498,17 @@ class Invite:
             elif p.info is not None and p.info.identity is not None and p.info.identity.ids() & ids:
                 return True
         return False
+
+    def _call_ended(self, notification: CommsNotification) -> Failure:
+        """The failure of an invite whose call ended: why the call ended, as Graph said."""
+        call = notification.call
+        reason = None if call is None else call.termination_reason
+        return Failure(
+            reason=FailureReason.call_ended,
+            message=f"call {self.call_id} ended" + (f" ({reason})" if reason else ""),
+            result_info=None if call is None else call.result_info,
+            termination_reason=reason,
+        )
 
     def _operation_failed(
         self, operation: InviteParticipantsOperation | None, cause: str, at: float

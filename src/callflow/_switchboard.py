@@ -193,6 +193,8 @@ def _build_nested(n: CommsNotification) -> None:
             _ = n.operation
     elif n.kind is NotificationKind.roster:
         _ = n.participants
+    elif n.kind is NotificationKind.call_ended:
+        _ = n.call
 
 
 class Switchboard:
@@ -363,7 +365,7 @@ class Switchboard:
                 Delivery(
                     notification=n,
                     outcome=DeliveryOutcome.unrecognised,
-                    reason="not an invite operation, roster, call or participant callflow tracks",
+                    reason=n.reason or "not an invite operation, roster, call or participant",
                 )
             )
             return
