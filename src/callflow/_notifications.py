@@ -455,8 +455,13 @@ def parse_notifications(
     """
     if isinstance(body, (bytes, bytearray, memoryview, str)):
         document = _loads(body, max_bytes)
-    else:
+    elif isinstance(body, Mapping):
         document = body
+    else:
+        raise NotificationError(
+            "expected a commsNotifications body (bytes, text or a mapping), "
+            f"got {type_name(body)}"
+        )
     if isinstance(document, Mapping) and "value" not in document and "resource" in document:
         return (_classify(dict(document), "$"),)
     if not isinstance(document, Mapping):

@@ -39,10 +39,10 @@ from typing import Any, Final, NamedTuple
 
 import attrs
 
-from ._exceptions import InviteError
+from ._exceptions import InviteError, NotificationError
 from ._invite import Invite
 from ._machine import InviteState
-from ._models import OperationStatus
+from ._models import OperationStatus, type_name
 from ._notifications import CommsNotification, NotificationKind, parse_notifications
 from ._records import Outcome
 
@@ -178,6 +178,24 @@ def _keys_of(n: CommsNotification) -> tuple[_Key, ...]:
             keys.append(("cc", n.client_context))
         return tuple(keys)
     return (("call", n.call_id),) if n.call_id else ()
+
+
+def _parsed(body: object) -> Sequence[CommsNotification]:
+    """``body`` as notifications already parsed, or a NotificationError naming what came."""
+    if isinstance(body, (list, tuple)):
+        for i, item in enumerate(body):
+            if not isinstance(item, CommsNotification):
+                raise NotificationError(
+                    "expected a commsNotifications body (bytes, text or a mapping) or a "
+                    f"sequence of CommsNotification, got a {type(body).__name__} holding "
+                    f"{type_name(item)}",
+                    path=f"$[{i}]",
+                )
+        return body
+    raise NotificationError(
+        "expected a commsNotifications body (bytes, text or a mapping) or a sequence of "
+        f"CommsNotification, got {type_name(body)}"
+    )
 
 
 def _build_nested(n: CommsNotification) -> None:
@@ -343,10 +361,10 @@ class Switchboard:
             NotificationError: the body is malformed; nothing was applied.
 
         """
-        if isinstance(body, (bytes, str, Mapping)):
+        if isinstance(body, (bytes, bytearray, memoryview, str, Mapping)):
             notifications: Sequence[CommsNotification] = parse_notifications(body)
         else:
-            notifications = body
+            notifications = _parsed(body)
         for n in notifications:
             _build_nested(n)
         now = self.clock() if at is None else at
