@@ -58,6 +58,7 @@ from ._models import (
     InvitationParticipantInfo,
     InviteParticipantsOperation,
     OperationStatus,
+    Participant,
     ResultInfo,
     read_invite_answer,
 )
@@ -350,10 +351,7 @@ class Invite:
         if trigger == _OBSERVED:
             # A roster that moves nothing: kept as the latest view of the call, whatever
             # the state (the participant joining after completion is news, not lateness).
-            if self.roster is not None and self.roster.fingerprint == notification.fingerprint:
-                return Outcome.duplicate
-            self.roster = notification
-            return Outcome.applied
+            return self._keep_roster(notification)
         fingerprint = notification.fingerprint
         seen = self._seen
         if seen is None:
@@ -390,7 +388,7 @@ class Invite:
                 self._fire(trigger, cause, at)
         elif trigger is Trigger.original_gone:
             if kind is NotificationKind.roster:
-                self.roster = notification
+                self._keep_roster(notification)
             self._original_gone = True
             self._fire(trigger, cause, at)
         else:
@@ -483,6 +481,36 @@ class Invite:
                 return Trigger.original_gone if self._left(n) else _OBSERVED
             return _OBSERVED
         return None
+
+    def _keep_roster(self, roster: CommsNotification) -> Outcome:
+        """Keep ``roster`` as the latest view, unless it is older than the one kept.
+
+        Rosters of one call are ordered by :attr:`CommsNotification.roster_sequence`; a
+        ``deltaParticipants`` updates the kept roster of its call rather than replacing it.
+        """
+        kept = self.roster
+        if kept is not None and kept.call_id == roster.call_id:
+            if kept.fingerprint == roster.fingerprint:
+                return Outcome.duplicate
+            before, after = kept.roster_sequence, roster.roster_sequence
+            if before is not None and after is not None and after <= before:
+                return Outcome.late
+            if roster.is_delta:
+                roster = kept.updated_by(roster)
+        self.roster = roster
+        return Outcome.applied
+
+    @property
+    def lobby(self) -> tuple[Participant, ...]:
+        """The participants the latest roster shows waiting in the meeting's lobby.
+
+        A bot admits them (``PATCH`` the participant, or its own policy); an invite
+        whose participant waits there stays ``running`` until the service says more.
+        """
+        roster = self.roster
+        if roster is None:
+            return ()
+        return tuple(p for p in roster.participants if p.is_in_lobby and not p.is_removed)
 
     def _left(self, roster: CommsNotification) -> bool:
         """Tell whether this roster of the source meeting shows the moved participant left."""

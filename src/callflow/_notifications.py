@@ -195,6 +195,40 @@ class CommsNotification:
         return found
 
     @property
+    def roster_sequence(self) -> int | None:
+        """Where a roster stands in the service's order, None when it does not say.
+
+        A ``deltaParticipants`` gives its ``sequenceNumber``; a whole roster, the highest
+        ``rosterSequenceNumber`` of its entries.
+        """
+        if self.kind is not NotificationKind.roster:
+            return None
+        if self.sequence_number is not None:
+            return self.sequence_number
+        numbers = [p.roster_sequence_number for p in self.participants]
+        return max((n for n in numbers if n is not None), default=None)
+
+    def updated_by(self, delta: CommsNotification) -> CommsNotification:
+        """This roster with a ``deltaParticipants`` applied.
+
+        The delta's entries replace the ones with the same id; new ones are added.
+
+        Args:
+            delta: a roster notification whose ``is_delta`` is True.
+
+        Returns:
+            A whole roster (``is_delta`` False) carrying the delta's ``sequence_number``;
+            ``raw`` stays the delta's body as it came.
+
+        """
+        base = self.resource_data["participants"] if self.is_delta else self.resource_data
+        changed = delta.resource_data["participants"]
+        ids = {entry.get("id") for entry in changed if entry.get("id") is not None}
+        merged = [e for e in base if e.get("id") is None or e.get("id") not in ids]
+        merged.extend(changed)
+        return attrs.evolve(delta, resource_data=merged, is_delta=False, _cache=None)
+
+    @property
     def call(self) -> Call | None:
         """The call a call_ended / call_updated notification carries, built on first access.
 
@@ -459,8 +493,7 @@ def parse_notifications(
         document = body
     else:
         raise NotificationError(
-            "expected a commsNotifications body (bytes, text or a mapping), "
-            f"got {type_name(body)}"
+            f"expected a commsNotifications body (bytes, text or a mapping), got {type_name(body)}"
         )
     if isinstance(document, Mapping) and "value" not in document and "resource" in document:
         return (_classify(dict(document), "$"),)
