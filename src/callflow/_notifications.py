@@ -495,7 +495,11 @@ def parse_notifications(
         raise NotificationError(
             f"expected a commsNotifications body (bytes, text or a mapping), got {type_name(body)}"
         )
-    if isinstance(document, Mapping) and "value" not in document and "resource" in document:
+    if (
+        isinstance(document, Mapping)
+        and "value" not in document
+        and ("resource" in document or "resourceUrl" in document)
+    ):
         return (_classify(dict(document), "$"),)
     if not isinstance(document, Mapping):
         raise NotificationError(f"expected an object, got {type_name(document)}")
