@@ -38,7 +38,7 @@ from transitions import Machine
 
 import callflow
 from callflow import Identity, IdentitySet, InvitationParticipantInfo, Invite, Switchboard
-from callflow._machine import TRANSITIONS, InviteKind, InviteState, Trigger, states_of
+from callflow._core._machine import TRANSITIONS, InviteKind, InviteState, Trigger, states_of
 
 # The spec's example 4 (a PSTN invite): the response and the operation-completed
 # notification as Graph sends them (compact JSON).

@@ -27,7 +27,7 @@ from callflow import (
     NotificationKind,
     Step,
 )
-from callflow._notifications import CommsNotification
+from callflow._core._notifications import CommsNotification
 from callflow.testing import VirtualClock
 from test_client import (
     Body,

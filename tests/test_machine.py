@@ -11,7 +11,7 @@ import pytest
 from transitions import Machine, MachineError
 
 from callflow import Invite, InviteKind, InviteState, Trigger
-from callflow._machine import (
+from callflow._core._machine import (
     CONDITIONS,
     MACHINES,
     TABLES,

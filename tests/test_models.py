@@ -19,7 +19,7 @@ from callflow import (
     RemovedState,
     ResultInfo,
 )
-from callflow._models import GraphObject
+from callflow._core._models import GraphObject
 from spec_examples import Example, all_json_objects
 
 _ANNOTATION = "#page.annotation"  # the .md revision's page metadata, not Graph JSON

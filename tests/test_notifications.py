@@ -18,7 +18,7 @@ from callflow import (
     OperationStatus,
     parse_notifications,
 )
-from callflow._notifications import MAX_BODY_BYTES, MAX_NOTIFICATIONS
+from callflow._core._notifications import MAX_BODY_BYTES, MAX_NOTIFICATIONS
 from spec_examples import Example, examples
 
 Body = dict[str, Any]

@@ -9,17 +9,9 @@ virtual clock; :mod:`callflow.diagrams` draws the machines.
 from ._auth import TokenValidator
 from ._client import GRAPH_BASE_URL, Client
 from ._clock import Clock, SystemClock
-from ._exceptions import (
-    CallflowError,
-    InviteError,
-    InviteFailed,
-    NotificationError,
-    WebhookAuthError,
-)
-from ._handle import InviteHandle
-from ._invite import Invite
-from ._machine import InviteKind, InviteState, Trigger
-from ._models import (
+from ._core._invite import Invite
+from ._core._machine import InviteKind, InviteState, Trigger
+from ._core._models import (
     Identity,
     IdentitySet,
     InvitationParticipantInfo,
@@ -31,10 +23,18 @@ from ._models import (
     RemovedState,
     ResultInfo,
 )
-from ._notifications import CommsNotification, NotificationKind, parse_notifications
-from ._records import Failure, FailureReason, HttpRequest, Outcome, Step
-from ._retry import RetryPolicy
-from ._switchboard import Deadlines, Delivery, DeliveryOutcome, Receipt, Switchboard
+from ._core._notifications import CommsNotification, NotificationKind, parse_notifications
+from ._core._records import Failure, FailureReason, HttpRequest, Outcome, Step
+from ._core._retry import RetryPolicy
+from ._core._switchboard import Deadlines, Delivery, DeliveryOutcome, Receipt, Switchboard
+from ._exceptions import (
+    CallflowError,
+    InviteError,
+    InviteFailed,
+    NotificationError,
+    WebhookAuthError,
+)
+from ._handle import InviteHandle
 from ._tokens import GRAPH_SCOPE, TokenCredential, TokenSource
 from ._trace import JsonlRecorder, MemoryRecorder, Recorder, TraceError, read_trace, replay
 from ._webhook import webhook_app

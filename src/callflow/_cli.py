@@ -35,10 +35,10 @@ from typing import IO, TYPE_CHECKING, Any, NamedTuple
 import anyio
 
 from . import __version__
+from ._core._invite import Invite
+from ._core._notifications import parse_notifications
+from ._core._records import Step
 from ._exceptions import CallflowError
-from ._invite import Invite
-from ._notifications import parse_notifications
-from ._records import Step
 from ._trace import JsonlRecorder, TraceError, read_trace, replay
 from .testing import SCENARIOS, ScenarioResult, run_scenario
 

@@ -40,15 +40,15 @@ import anyio.abc
 import httpx
 
 from ._clock import Clock, SystemClock
+from ._core._invite import Invite
+from ._core._machine import InviteState
+from ._core._models import InvitationParticipantInfo
+from ._core._notifications import CommsNotification, NotificationKind, parse_notifications
+from ._core._records import Step
+from ._core._retry import RetryPolicy
+from ._core._switchboard import Deadlines, Delivery, DeliveryOutcome, Receipt, Switchboard
 from ._exceptions import CallflowError, NotificationError
 from ._handle import InviteHandle
-from ._invite import Invite
-from ._machine import InviteState
-from ._models import InvitationParticipantInfo
-from ._notifications import CommsNotification, NotificationKind, parse_notifications
-from ._records import Step
-from ._retry import RetryPolicy
-from ._switchboard import Deadlines, Delivery, DeliveryOutcome, Receipt, Switchboard
 from ._tasks import start_background, stop_background
 from ._tokens import TokenSource, resolve_token
 from ._trace import RECORDED_HEADERS, Recorder

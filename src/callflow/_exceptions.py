@@ -20,8 +20,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._models import ResultInfo
-    from ._records import Failure, Step
+    from ._core._models import ResultInfo
+    from ._core._records import Failure, Step
 
 __all__ = [
     "CallflowError",

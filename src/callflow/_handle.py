@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from ._core._invite import Invite
+from ._core._machine import InviteState
+from ._core._records import Failure, Step
 from ._exceptions import CallflowError, InviteFailed
-from ._invite import Invite
-from ._machine import InviteState
-from ._records import Failure, Step
 
 if TYPE_CHECKING:
     from ._client import Client

@@ -3,14 +3,14 @@
 Theory of operation
 -------------------
 Nothing here knows a transition. Every state diagram is read off the declaration in
-:mod:`callflow._machine` (``TRANSITIONS``, ``states_of``, ``TERMINAL_STATES``): for each kind
+:mod:`callflow._core._machine` (``TRANSITIONS``, ``states_of``, ``TERMINAL_STATES``): for each kind
 a ``transitions`` :class:`~transitions.extensions.markup.MarkupMachine` (the half of
 ``GraphMachine`` that describes a machine, without a drawing backend) is built once from that
-declaration by :func:`~callflow._machine.build_machine`, as the runtime's own machine is,
+declaration by :func:`~callflow._core._machine.build_machine`, as the runtime's own machine is,
 and its ``markup`` (one record per source, trigger, destination and condition) is the only
 input of the two writers below. A diagram therefore cannot disagree with the runtime; a
 test parses the generated Mermaid and DOT back and compares their edges with
-:data:`callflow._machine.TABLES`, which is compiled from the same declaration along
+:data:`callflow._core._machine.TABLES`, which is compiled from the same declaration along
 another path.
 
 The text is written here rather than by ``GraphMachine``'s own backends: its Mermaid
@@ -37,7 +37,14 @@ from typing import Final, Literal, NamedTuple, Protocol
 
 from transitions.extensions.markup import MarkupMachine
 
-from ._machine import TERMINAL_STATES, InviteKind, InviteState, Trigger, build_machine, states_of
+from ._core._machine import (
+    TERMINAL_STATES,
+    InviteKind,
+    InviteState,
+    Trigger,
+    build_machine,
+    states_of,
+)
 from ._sequence import mermaid_text
 
 __all__ = ["DiagramFormat", "StepLike", "state_diagram", "trace_state_diagram"]

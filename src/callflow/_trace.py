@@ -31,10 +31,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from ._core._invite import Invite
+from ._core._notifications import parse_notifications
+from ._core._records import Step
 from ._exceptions import CallflowError
-from ._invite import Invite
-from ._notifications import parse_notifications
-from ._records import Step
 
 __all__ = [
     "Recorder",

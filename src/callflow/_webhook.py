@@ -83,8 +83,8 @@ from typing import TYPE_CHECKING, Any, Final
 import httpx
 
 from ._auth import DEFAULT_OPENID_CONFIG_URL, TokenValidator
+from ._core._notifications import MAX_BODY_BYTES
 from ._exceptions import NotificationError, WebhookAuthError
-from ._notifications import MAX_BODY_BYTES
 
 if TYPE_CHECKING:
     from ._client import Client

@@ -6,7 +6,7 @@ The drawing is done in two private modules, one idea each, whose public names th
 re-exports:
 
 * :mod:`callflow._state_diagrams` writes each kind's state diagram, and an invite's path
-  on it, as Mermaid or DOT text read off the declaration in :mod:`callflow._machine`
+  on it, as Mermaid or DOT text read off the declaration in :mod:`callflow._core._machine`
   (:func:`state_diagram`, :func:`trace_state_diagram`);
 * :mod:`callflow._sequence` writes message flows as Mermaid sequence diagrams
   (:class:`Message`, :func:`sequence_diagram`, :func:`trace_sequence_diagram`) and gets
@@ -34,8 +34,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Literal, NamedTuple
 
+from ._core._machine import TERMINAL_STATES, InviteKind, InviteState
 from ._exceptions import CallflowError
-from ._machine import TERMINAL_STATES, InviteKind, InviteState
 from ._sequence import Message, sequence_diagram, spec_flow, spec_flows, trace_sequence_diagram
 from ._state_diagrams import DiagramFormat as DiagramFormat
 from ._state_diagrams import StepLike, state_diagram, trace_state_diagram
@@ -165,7 +165,7 @@ def _readme(formats: Sequence[str], flows: Mapping[str, Sequence[Message]]) -> s
     out = [
         "# callflow diagrams",
         "",
-        "The invite state machines, drawn from their declaration in `src/callflow/_machine.py`",
+        "The invite state machines, drawn from their declaration in `src/callflow/_core/_machine.py`",  # noqa: E501
         "by `callflow.diagrams.write_diagrams`. Do not edit these files: regenerate them",
         "(`python -m callflow.diagrams --out diagrams`). A test fails when they no longer",
         "match the code.",

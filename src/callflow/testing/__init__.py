@@ -4,16 +4,24 @@ Like ``stamina.set_testing`` and ``structlog.testing``, this is part of the libr
 developers test their own calling logic against it, deterministically, with no tenant
 and no sleeping. The pytest plugin (installed with callflow) provides the fixtures
 ``virtual_clock``, ``fake_graph`` and ``callflow_client``.
+
+The wire builders (:func:`operation_notification`, :func:`roster_notification`,
+:func:`call_state_notification`, ...) make the JSON the service sends, so a step-through
+test of :class:`~callflow.Invite` or :class:`~callflow.Switchboard` need not hand-write it::
+
+    op = Operation(id="op-1", call_id=CALL_ID, client_context="ctx", participants=[PSTN])
+    receipt = switchboard.receive(operation_notification(op), at=1.0)
 """
 
 from ._clock import VirtualClock
 from ._delivery import NotificationSink, Outgoing, Sent
-from ._fake import FOLLOW_UP, FakeGraph, Received
+from ._fake import CANCELLED_INFO, FOLLOW_UP, AfterDelete, FakeGraph, Received, ScriptsNotUsed
 from ._scenarios import SCENARIOS, SPEC_REQUESTS, Scenario, ScenarioResult, run_scenario
 from ._script import (
     LABELS,
     Accepts,
     Answer,
+    Answers,
     Declines,
     DelayNotifications,
     DropAfterTaking,
@@ -32,7 +40,18 @@ from ._script import (
     SlowAnswer,
     Throttle,
 )
-from ._wire import Operation
+from ._wire import (
+    Operation,
+    call_deleted_notification,
+    call_state_notification,
+    call_terminated_notification,
+    envelope,
+    error_body,
+    operation_notification,
+    participant_removed_notification,
+    response_body,
+    roster_notification,
+)
 
 __all__ = [
     # time
@@ -47,9 +66,13 @@ __all__ = [
     "Quirks",
     "LABELS",
     "FOLLOW_UP",
+    "AfterDelete",
+    "CANCELLED_INFO",
+    "ScriptsNotUsed",
     # how participants answer
     "Answer",
     "Accepts",
+    "Answers",
     "Declines",
     "NeverAnswers",
     # faults
@@ -67,6 +90,16 @@ __all__ = [
     "ReorderNotifications",
     "DelayNotifications",
     "NotifyBeforeAnswer",
+    # the wire: what the service sends, for step-through tests
+    "response_body",
+    "error_body",
+    "envelope",
+    "operation_notification",
+    "roster_notification",
+    "call_state_notification",
+    "call_terminated_notification",
+    "call_deleted_notification",
+    "participant_removed_notification",
     # the spec's scenarios
     "Scenario",
     "ScenarioResult",

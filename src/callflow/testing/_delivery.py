@@ -34,8 +34,8 @@ import attrs
 import httpx
 
 from .._clock import Clock
+from .._core._switchboard import Receipt
 from .._exceptions import CallflowError
-from .._switchboard import Receipt
 from ._clock import VirtualClock
 
 __all__ = ["Courier", "NotificationSink", "Target", "Outgoing", "Sent"]
@@ -166,6 +166,24 @@ class Courier:
         if nap is not None and outgoing.due < nap[0]:
             nap[1].cancel()
         self._poke()
+
+    def withdraw(self, operation_id: str, *, after: float) -> list[Outgoing]:
+        """Take back an operation's planned notifications due later than ``after``.
+
+        Returns:
+            The notifications taken back, in the order they would have been sent.
+
+        """
+        keep: list[_Queued] = []
+        gone: list[_Queued] = []
+        for queued in self._queue:
+            out = queued.outgoing
+            (gone if out.operation_id == operation_id and queued.due > after else keep).append(
+                queued
+            )
+        heapq.heapify(keep)
+        self._queue[:] = keep
+        return [q.outgoing for q in sorted(gone)]
 
     async def deliver_next(self) -> Sent:
         """Send the head of the queue now (see the module docstring).

@@ -12,6 +12,17 @@ Theory of operation
    :mod:`callflow.testing._script`), then the roster, then for a replace_p2p the original
    call's termination and deletion, for a move_meeting the participant's removal from the
    source meeting. HTTP faults change the answer; notification faults change the plan.
+   Each invited participant gets a participant id (the answer's ``participants[].id``
+   and its roster entry's ``id``) and a *leg* whose state follows the clock: ringing
+   until its scripted answer's time, then joined (or ended, for a decline or the ring
+   timeout).
+   It also answers ``DELETE /communications/calls/{id}/participants/{participantId}`` as
+   the participant-delete page does: 204 for a ringing or joined participant, 404 for
+   one it does not know (or already gone). A DELETE of a ringing participant stops the
+   ring: the operation's planned notifications still to come are not sent. What the fake
+   notifies after the 204 is :attr:`FakeGraph.after_delete` (nothing, by default: the
+   page says a removed caller is dropped "with no pre- or post-removal notification").
+   DELETEs take faults of their own (:meth:`FakeGraph.fault_deletes`).
 2. **The callbacks.** Planned notifications go to a
    :class:`~callflow.testing._delivery.Courier`, which sends each when it is due, one at
    a time, from a task ``async with FakeGraph(...)`` starts; or, in manual mode, when
@@ -36,7 +47,7 @@ import uuid
 from collections import deque
 from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import anyio
 import anyio.abc
@@ -71,12 +82,38 @@ from ._script import (
 )
 from ._wire import Operation
 
-__all__ = ["FakeGraph", "Received", "FOLLOW_UP"]
+__all__ = ["FakeGraph", "Received", "ScriptsNotUsed", "AfterDelete", "FOLLOW_UP", "CANCELLED_INFO"]
 
 #: Seconds between the operation's end and each notification that follows it.
 FOLLOW_UP: Final = 0.05
 
 _INVITE = re.compile(r"(?:/v1\.0|/beta)?/communications/calls/([^/]+)/participants/invite/?")
+_PARTICIPANT = re.compile(r"(?:/v1\.0|/beta)?/communications/calls/([^/]+)/participants/([^/]+)/?")
+
+#: What the fake notifies after answering a DELETE with 204: nothing (the default), the
+#: ringing invite's operation failed with :data:`CANCELLED_INFO`, or the participant's
+#: removal (``deleted`` on ``.../participants/{participantId}``).
+AfterDelete = Literal["nothing", "operation_failed", "roster_removal"]
+_AFTER_DELETE: Final = ("nothing", "operation_failed", "roster_removal")
+
+#: The ``resultInfo`` of an operation whose ringing participant was deleted, when
+#: ``after_delete="operation_failed"``: SIP's 487 (Request Terminated).
+CANCELLED_INFO: Final = {
+    "code": 487,
+    "subcode": 0,
+    "message": "The invitation was cancelled before it was answered.",
+}
+
+
+class ScriptsNotUsed(CallflowError, AssertionError):
+    """Scripted answers were never used: nobody with those identity ids was invited.
+
+    Raised when a running :class:`FakeGraph` exits (so a test using the ``fake_graph``
+    fixture fails at teardown, as pytest-httpx does with unrequested responses), or by
+    :meth:`FakeGraph.check_all_used`. Opt out with ``assert_all_used=False``.
+    """
+
+
 _ERROR_CODES: Final = {
     400: "BadRequest",
     404: "NotFound",
@@ -95,13 +132,14 @@ class Received:
     Attributes:
         method: the HTTP method.
         url: the full URL.
-        call_id: the ``{id}`` of an invite path, else None.
+        call_id: the ``{id}`` of an invite or participant path, else None.
         body: the JSON body (None when it was not JSON).
         authorized: whether it carried a bearer token (the token is never kept).
         at: when it came, on the fake's clock.
         answer: what the fake answered: a status (``"200"``, ``"429"``) or the
             exception it raised (``"ConnectError"``, ``"ReadError"``).
         operation_id: the operation it created, when the invite was taken.
+        participant_id: the ``{participantId}`` of a DELETE.
 
     """
 
@@ -113,6 +151,7 @@ class Received:
     at: float
     answer: str
     operation_id: str | None = None
+    participant_id: str | None = None
 
     @property
     def taken(self) -> bool:
@@ -163,6 +202,25 @@ def _ids(participant: Mapping[str, Any]) -> set[str]:
 
 def _selected(only: frozenset[str] | None, label: str) -> bool:
     return only is None or label in only
+
+
+@attrs.define(kw_only=True)
+class _Leg:
+    """One invited participant, as the service sees it; its state follows the clock."""
+
+    operation_id: str
+    joins_at: float | None  # when it answers; None if it never does
+    ends_at: float | None  # when the service ends it unanswered (decline, ring timeout)
+    removed_at: float | None = None
+
+    def state(self, now: float) -> str:
+        if self.removed_at is not None and now >= self.removed_at:
+            return "removed"
+        if self.joins_at is not None and now >= self.joins_at:
+            return "joined"
+        if self.ends_at is not None and now >= self.ends_at:
+            return "ended"
+        return "ringing"
 
 
 _Plan = list[tuple[float, str, dict[str, Any]]]
@@ -223,6 +281,10 @@ class FakeGraph:
         webhook_client: the ``httpx.AsyncClient`` that POSTs to a webhook URL (one is
             made, and closed on exit, when needed and not given).
         webhook_headers: extra headers for webhook POSTs (such as Authorization).
+        after_delete: what is notified after a DELETE's 204 (:data:`AfterDelete`);
+            settable. callflow must not depend on any of them.
+        assert_all_used: when True, leaving ``async with`` raises :class:`ScriptsNotUsed`
+            if a scripted answer was never used (settable; see :meth:`check_all_used`).
 
     """
 
@@ -239,7 +301,13 @@ class FakeGraph:
         seed: int = 0,
         webhook_client: httpx.AsyncClient | None = None,
         webhook_headers: Mapping[str, str] | None = None,
+        after_delete: AfterDelete = "nothing",
+        assert_all_used: bool = True,
     ) -> None:
+        if after_delete not in _AFTER_DELETE:
+            raise ValueError(
+                f"after_delete must be one of {', '.join(_AFTER_DELETE)}, not {after_delete!r}"
+            )
         if not ring_timeout > 0:
             raise ValueError(
                 f"ring_timeout must be a positive number of seconds, not {ring_timeout}"
@@ -252,11 +320,17 @@ class FakeGraph:
         self.requests: list[Received] = []
         #: Every operation the fake took, by id.
         self.operations: dict[str, Operation] = {}
+        self.after_delete: AfterDelete = after_delete
+        self.assert_all_used = assert_all_used
         self._scripts: dict[str, Answer] = {}
+        self._used: set[str] = set()
+        self._legs: dict[tuple[str, str], _Leg] = {}
         self._http_faults: deque[list[Any]] = deque()
+        self._delete_faults: deque[list[Any]] = deque()
         self._note_faults: list[list[Any]] = []
         self._operation_ids = deque(operation_ids)
         self._rng = random.Random(seed)  # noqa: S311 - repeatable ids, not secrets
+        self._participant_rng = random.Random(f"participants-{seed}")  # noqa: S311
         self._transport = _Transport(self)
         self._courier = Courier(
             self.clock,
@@ -286,7 +360,25 @@ class FakeGraph:
             await stop_background(tg)  # the block's own exception goes on unchanged
         finally:
             await self._courier.aclose()
+        if exc_type is None and self.assert_all_used:
+            self.check_all_used()
         return None
+
+    def check_all_used(self) -> None:
+        """Fail if a scripted answer was never used (nobody with its id was invited).
+
+        Raises:
+            ScriptsNotUsed: naming each unused identity id and its answer.
+
+        """
+        unused = {k: v for k, v in self._scripts.items() if k not in self._used}
+        if unused:
+            listed = ", ".join(f"{k!r} ({v!r})" for k, v in sorted(unused.items()))
+            raise ScriptsNotUsed(
+                f"FakeGraph: scripted answers were never used: {listed}; nobody with these "
+                "identity ids was invited. If that is intended, pass assert_all_used=False "
+                "to FakeGraph (or set fake_graph.assert_all_used = False)."
+            )
 
     # -- the API side ---------------------------------------------------------------------
 
@@ -330,15 +422,47 @@ class FakeGraph:
             else:
                 self._note_faults.append(entry)
 
-    def _next_http_fault(self) -> HttpFault | None:
-        if not self._http_faults:
+    def fault_deletes(self, *faults: HttpFault) -> None:
+        """Queue faults for the DELETEs of participants, one per DELETE, in order.
+
+        :class:`Throttle` (429, nothing removed), :class:`Refuse` (an error, nothing
+        removed), :class:`DropBeforeSending` (``httpx.ConnectError``, nothing removed),
+        :class:`FailAfterTaking` (removed, but an error answered), :class:`DropAfterTaking`
+        (removed, then ``httpx.ReadError``), :class:`SlowAnswer`. Each lasts its ``times``.
+        """
+        for f in faults:
+            if not isinstance(f, HttpFault):
+                raise TypeError(f"fault_deletes takes HTTP faults, not {f!r}")
+            self._delete_faults.append([f, f.times])
+
+    def participant_state(self, call_id: str, participant_id: str) -> str:
+        """Where an invited participant is now, on the fake's clock.
+
+        ``ringing``, ``joined``, ``ended`` (declined or not answered), ``removed``
+        (deleted), or ``unknown``.
+
+        Args:
+            call_id: the call invited into.
+            participant_id: the id the fake gave the participant (the answer's
+                ``participants[].id``).
+
+        """
+        leg = self._legs.get((call_id, participant_id))
+        return "unknown" if leg is None else leg.state(self.clock.now())
+
+    @staticmethod
+    def _next(queue: deque[list[Any]]) -> HttpFault | None:
+        if not queue:
             return None
-        entry = self._http_faults[0]
+        entry = queue[0]
         entry[1] -= 1
         if entry[1] == 0:
-            self._http_faults.popleft()
+            queue.popleft()
         fault: HttpFault = entry[0]
         return fault
+
+    def _next_http_fault(self) -> HttpFault | None:
+        return self._next(self._http_faults)
 
     def _next_notification_faults(self) -> list[NotificationFault]:
         taken = []
@@ -369,6 +493,9 @@ class FakeGraph:
                 )
             )
 
+        deleting = _PARTICIPANT.fullmatch(request.url.path) if match is None else None
+        if request.method == "DELETE" and deleting is not None:
+            return await self._delete(request, deleting.group(1), deleting.group(2), at, bearer)
         if request.method != "POST" or call_id is None:
             log("404")
             return _error(404, f"no such endpoint: {request.method} {request.url.path}")
@@ -407,8 +534,98 @@ class FakeGraph:
         log("200", operation)
         location = f"{GRAPH_BASE_URL}/communications/calls/{call_id}/operations/{operation.id}"
         return httpx.Response(
-            200, headers={"Location": location}, json=_wire.response_body(operation)
+            200,
+            headers={"Location": location},
+            json=_wire.response_body(operation, self.quirks),
         )
+
+    async def _delete(
+        self, request: httpx.Request, call_id: str, participant_id: str, at: float, bearer: bool
+    ) -> httpx.Response:
+        """``DELETE .../calls/{call_id}/participants/{participant_id}``."""
+
+        def log(answer: str, operation_id: str | None = None) -> None:
+            self.requests.append(
+                Received(
+                    method="DELETE",
+                    url=str(request.url),
+                    call_id=call_id,
+                    body=None,
+                    authorized=bearer,
+                    at=at,
+                    answer=answer,
+                    operation_id=operation_id,
+                    participant_id=participant_id,
+                )
+            )
+
+        fault = self._next(self._delete_faults)
+        if isinstance(fault, DropBeforeSending):
+            log("ConnectError")
+            raise httpx.ConnectError(
+                "FakeGraph: connection dropped before sending", request=request
+            )
+        if isinstance(fault, Throttle):
+            log("429")
+            response = _error(429, "Too many requests; retry after the time in Retry-After.")
+            if fault.retry_after is not None:
+                response.headers["Retry-After"] = str(math.ceil(fault.retry_after))
+            return response
+        if isinstance(fault, Refuse):
+            log(str(fault.status))
+            return _error(fault.status, fault.message, code=fault.code)
+        leg = self._legs.get((call_id, participant_id))
+        state = "unknown" if leg is None else leg.state(at)
+        if leg is None or state not in ("ringing", "joined"):
+            log("404")
+            return _error(404, f"participant {participant_id} is not in call {call_id} ({state})")
+        leg.removed_at = at
+        await self._after_delete(call_id, participant_id, leg, ringing=state == "ringing", at=at)
+        if isinstance(fault, FailAfterTaking):
+            log(str(fault.status), leg.operation_id)
+            return _error(fault.status, "The service did not answer in time.")
+        if isinstance(fault, DropAfterTaking):
+            log("ReadError", leg.operation_id)
+            raise httpx.ReadError("FakeGraph: connection dropped after the DELETE", request=request)
+        if isinstance(fault, SlowAnswer):
+            await self.clock.sleep(fault.delay)
+        log("204", leg.operation_id)
+        return httpx.Response(204)
+
+    async def _after_delete(
+        self, call_id: str, participant_id: str, leg: _Leg, *, ringing: bool, at: float
+    ) -> None:
+        """Stop a ringing participant's planned notifications; plan what follows the 204."""
+        operation = self.operations[leg.operation_id]
+        if ringing:
+            others = [
+                other
+                for (c, _), other in self._legs.items()
+                if c == call_id and other.operation_id == leg.operation_id
+            ]
+            if all(other.state(at) in ("removed", "ended") for other in others):
+                self._courier.withdraw(leg.operation_id, after=at)
+        note: tuple[str, dict[str, Any]] | None = None
+        if self.after_delete == "operation_failed" and ringing:
+            note = (
+                "operation",
+                _wire.operation_notification(operation, self.quirks, result_info=CANCELLED_INFO),
+            )
+        elif self.after_delete == "roster_removal":
+            note = (
+                "participant_removed",
+                _wire.participant_removed_notification(call_id, participant_id),
+            )
+        if note is not None:
+            self._courier.plan(
+                Outgoing(
+                    label=note[0],
+                    body=note[1],
+                    due=at + FOLLOW_UP,
+                    operation_id=operation.id,
+                    call_id=call_id,
+                )
+            )
 
     def _take(
         self, call_id: str, body: Mapping[str, Any], at: float
@@ -433,8 +650,19 @@ class FakeGraph:
             replaces_call_id=replaces,
             participant_id=moved if replaces else None,
             taken_at=at,
+            participant_ids=[self._random_id(self._participant_rng) for _ in participants],
         )
         self.operations[op_id] = operation
+        for participant, participant_id in zip(
+            participants, operation.participant_ids, strict=True
+        ):
+            assert participant_id is not None
+            answer = self._answer_for(participant)
+            joins = at + answer.after if isinstance(answer, Accepts) else None
+            ends = None if joins is not None else at + self._ends_after(answer)
+            self._legs[(call_id, participant_id)] = _Leg(
+                operation_id=op_id, joins_at=joins, ends_at=ends
+            )
         plan, before = _disturb(self._plan(operation), self._next_notification_faults())
         outgoing = [
             Outgoing(
@@ -452,13 +680,17 @@ class FakeGraph:
             self._courier.plan(item)
         return operation, []
 
-    def _random_id(self) -> str:
-        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+    def _random_id(self, rng: random.Random | None = None) -> str:
+        return str(uuid.UUID(int=(rng or self._rng).getrandbits(128), version=4))
+
+    def _ends_after(self, answer: Answer) -> float:
+        return answer.after if isinstance(answer, Declines) else self.ring_timeout
 
     def _answer_for(self, participant: Mapping[str, Any]) -> Answer:
         for identity_id in sorted(_ids(participant)):
             answer = self._scripts.get(identity_id)
             if answer is not None:
+                self._used.add(identity_id)
                 return answer
         return self.default_answer
 
@@ -468,7 +700,7 @@ class FakeGraph:
         answers = [self._answer_for(p) for p in op.participants]
         refusal = next((a for a in answers if not isinstance(a, Accepts)), None)
         if refusal is not None:
-            when = refusal.after if isinstance(refusal, Declines) else self.ring_timeout
+            when = self._ends_after(refusal)
             info = {"code": refusal.code, "subcode": refusal.subcode, "message": refusal.message}
             return [(when, "operation", _wire.operation_notification(op, quirks, result_info=info))]
         when = max(a.after for a in answers if isinstance(a, Accepts))

@@ -22,7 +22,7 @@ import anyio
 import pytest
 
 from .._client import Client
-from .._retry import RetryPolicy
+from .._core._retry import RetryPolicy
 from ._clock import VirtualClock
 from ._fake import FakeGraph
 

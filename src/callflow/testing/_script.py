@@ -47,6 +47,7 @@ import attrs
 
 __all__ = [
     "Accepts",
+    "Answers",
     "Declines",
     "NeverAnswers",
     "Answer",
@@ -158,6 +159,10 @@ class NeverAnswers:
     subcode: int = 0
     message: str = "The participant did not answer before the ring timeout."
 
+
+#: ``Answers(after=45.0)``: the participant answers 45 s after the POST (the same as
+#: :class:`Accepts`; read it as "answers at 45 s" on the fake's virtual clock).
+Answers = Accepts
 
 #: What one invited participant does.
 Answer = Accepts | Declines | NeverAnswers
@@ -347,6 +352,9 @@ Prefix = Literal["/app", "/communications"]
 class Quirks:
     """The spec's oddities, on or off; the defaults send what examples 1 and 4 print.
 
+    One difference: by default each participant has an id where the spec prints ``null``
+    (see ``null_participant_ids``).
+
     Attributes:
         operation_prefix: how the operation notification's ``resource`` starts
             (``resourceUrl`` always starts ``/communications``). Example 2 uses
@@ -357,6 +365,9 @@ class Quirks:
             and, like the roster that follows it, names ``.../operations/participants``.
         roster_on_replaced_call: example 3's quirk: the roster update names the
             replaced call (``replacesCallId``) rather than the call invited into.
+        null_participant_ids: every example's quirk: the answer's ``participants[].id``
+            and the roster entries' ``id`` are ``null``. Off by default: the fake gives
+            each invited participant an id, as a cancel (the DELETE) needs one.
 
     """
 
@@ -368,3 +379,4 @@ class Quirks:
     )
     null_operation_id: bool = False
     roster_on_replaced_call: bool = False
+    null_participant_ids: bool = False

@@ -10,8 +10,14 @@ The shapes follow the spec (``participant-invite``), with what it shows varying 
 examples made a choice:
 
 * the answer echoes each participant with every identity kind listed, unset ones as
-  ``null`` (as example 4 prints), and ``endpointType``, ``id`` and ``replacesCallId``
-  ``null`` when not given;
+  ``null`` (as example 4 prints), and ``endpointType`` and ``replacesCallId`` ``null``
+  when not given;
+* each invited participant has a participant id (:attr:`Operation.participant_ids`): the
+  answer's ``participants[].id`` and the roster entry's ``id`` carry it, and it is the
+  ``{participantId}`` of ``DELETE /communications/calls/{id}/participants/{participantId}``.
+  The docs print ``"id": null`` in every example (their answers and rosters are
+  "shortened for readability"); :class:`~callflow.testing.Quirks` ``null_participant_ids``
+  sends exactly that;
 * notifications carry identity sets re-serialized by the service: typed
   (``#microsoft.graph.identitySet``) and holding only the identities that are set;
 * each notification is a body of its own, as the spec prints them;
@@ -35,6 +41,7 @@ __all__ = [
     "error_body",
     "operation_notification",
     "roster_notification",
+    "call_state_notification",
     "call_terminated_notification",
     "call_deleted_notification",
     "participant_removed_notification",
@@ -58,9 +65,17 @@ _OPERATION: Final = "#microsoft.graph.inviteParticipantsOperation"
 _JSON = dict[str, Any]
 
 
+def _participants(value: Sequence[Mapping[str, Any]]) -> tuple[Mapping[str, Any], ...]:
+    return tuple(value)
+
+
+def _ids(value: Sequence[str | None]) -> tuple[str | None, ...]:
+    return tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class Operation:
-    """One invite the fake service took.
+    """One invite the fake service took (or one a step-through test makes up).
 
     Attributes:
         id: the operation's id.
@@ -70,19 +85,30 @@ class Operation:
         kind: ``invite``, ``replace_p2p`` or ``move_meeting`` (read off the first
             participant, as the service does).
         replaces_call_id: the first participant's replacesCallId, if any.
-        participant_id: the first participant's participantId, if any.
+        participant_id: the first participant's participantId (a move), if any.
         taken_at: when the service took it, on the fake's clock.
+        participant_ids: the id the service gave each invited participant, in order
+            (None where it gave none).
 
     """
 
     id: str
     call_id: str
-    client_context: str | None
-    participants: tuple[Mapping[str, Any], ...]
-    kind: str
-    replaces_call_id: str | None
-    participant_id: str | None
-    taken_at: float
+    client_context: str | None = None
+    participants: tuple[Mapping[str, Any], ...] = attrs.field(converter=_participants)
+    kind: str = "invite"
+    replaces_call_id: str | None = None
+    participant_id: str | None = None
+    taken_at: float = 0.0
+    participant_ids: tuple[str | None, ...] = attrs.field(default=(), converter=_ids)
+
+    def participant_id_of(self, index: int, quirks: Quirks | None = None) -> str | None:
+        """The id of the ``index``-th participant as the wire shows it (None if none)."""
+        if (quirks is not None and quirks.null_participant_ids) or index >= len(
+            self.participant_ids
+        ):
+            return None
+        return self.participant_ids[index]
 
 
 def _calls(prefix: str, call_id: str, rest: str = "") -> str:
@@ -106,10 +132,10 @@ def _answered_identity(identity: Any) -> _JSON:
     return {key: leaves.get(key) for key in IDENTITY_KEYS}
 
 
-def _echo(participant: Mapping[str, Any]) -> _JSON:
+def _echo(participant: Mapping[str, Any], participant_id: str | None) -> _JSON:
     echoed: _JSON = {
         "endpointType": participant.get("endpointType"),
-        "id": None,
+        "id": participant_id,
         "replacesCallId": participant.get("replacesCallId"),
     }
     if participant.get("participantId") is not None:
@@ -118,15 +144,23 @@ def _echo(participant: Mapping[str, Any]) -> _JSON:
     return echoed
 
 
-def response_body(op: Operation) -> _JSON:
-    """The 200 answer to the invite POST: the operation, status ``Running``."""
+def response_body(op: Operation, quirks: Quirks | None = None) -> _JSON:
+    """The 200 answer to the invite POST: the operation, status ``Running``.
+
+    Args:
+        op: the operation.
+        quirks: which of the spec's oddities to reproduce (default: none).
+
+    """
     return {
         "@odata.type": _OPERATION,
         "id": op.id,
         "status": "Running",
         "clientContext": op.client_context,
         "resultInfo": None,
-        "participants": [_echo(p) for p in op.participants],
+        "participants": [
+            _echo(p, op.participant_id_of(i, quirks)) for i, p in enumerate(op.participants)
+        ],
     }
 
 
@@ -153,16 +187,21 @@ def _notification(change: str, resource: str, url: str, data: Any) -> _JSON:
 
 
 def operation_notification(
-    op: Operation, quirks: Quirks, *, result_info: Mapping[str, Any] | None = None
+    op: Operation, quirks: Quirks | None = None, *, result_info: Mapping[str, Any] | None = None
 ) -> _JSON:
     """The operation's end: ``deleted`` on its resource, status completed (or failed).
 
     Args:
         op: the operation.
-        quirks: which of the spec's oddities to reproduce.
-        result_info: the ``resultInfo`` of a failed operation; None for a completed one.
+        quirks: which of the spec's oddities to reproduce (default: none).
+        result_info: the ``resultInfo`` of a failed operation (``code``, ``subcode``,
+            ``message``); None for a completed one.
+
+    Returns:
+        A ``commsNotifications`` webhook body.
 
     """
+    quirks = quirks or Quirks()
     rest = "operations/participants" if quirks.null_operation_id else f"operations/{op.id}"
     data: _JSON = {
         "@odata.type": _OPERATION,
@@ -187,7 +226,9 @@ def operation_notification(
     )
 
 
-def _roster_entry(participant: Mapping[str, Any], source_id: int) -> _JSON:
+def _roster_entry(
+    participant: Mapping[str, Any], source_id: int, participant_id: str | None = None
+) -> _JSON:
     return {
         "@odata.type": "#microsoft.graph.participant",
         "info": {
@@ -206,12 +247,22 @@ def _roster_entry(participant: Mapping[str, Any], source_id: int) -> _JSON:
         ],
         "isMuted": False,
         "isInLobby": False,
-        "id": None,
+        "id": participant_id,
     }
 
 
-def roster_notification(op: Operation, quirks: Quirks) -> _JSON:
-    """The roster update with the invited participants added."""
+def roster_notification(op: Operation, quirks: Quirks | None = None) -> _JSON:
+    """The roster update with the invited participants added.
+
+    Args:
+        op: the operation whose participants joined.
+        quirks: which of the spec's oddities to reproduce (default: none).
+
+    Returns:
+        A ``commsNotifications`` webhook body.
+
+    """
+    quirks = quirks or Quirks()
     call_id = op.call_id
     if quirks.roster_on_replaced_call and op.replaces_call_id:
         call_id = op.replaces_call_id
@@ -220,22 +271,40 @@ def roster_notification(op: Operation, quirks: Quirks) -> _JSON:
         "updated",
         _calls(quirks.roster_prefix, call_id, rest),
         _calls("/communications", call_id, rest),
-        [_roster_entry(p, i) for i, p in enumerate(op.participants, 1)],
+        [
+            _roster_entry(p, i + 1, op.participant_id_of(i, quirks))
+            for i, p in enumerate(op.participants)
+        ],
     )
 
 
-def _call(call_id: str) -> _JSON:
-    return {"@odata.type": "#microsoft.graph.call", "id": call_id, "state": "terminated"}
+def _call(call_id: str, state: str = "terminated") -> _JSON:
+    return {"@odata.type": "#microsoft.graph.call", "id": call_id, "state": state}
 
 
-def call_terminated_notification(call_id: str, quirks: Quirks) -> _JSON:
-    """A call updated with state terminated (the original call of a replace_p2p)."""
+def call_state_notification(call_id: str, state: str, quirks: Quirks | None = None) -> _JSON:
+    """A call updated with a new ``state`` (``established``, ``terminated``, ...).
+
+    Args:
+        call_id: the call.
+        state: the call's state, in Graph's words.
+        quirks: which of the spec's oddities to reproduce (default: none).
+
+    Returns:
+        A ``commsNotifications`` webhook body.
+
+    """
     return _notification(
         "updated",
-        _calls(quirks.operation_prefix, call_id),
+        _calls((quirks or Quirks()).operation_prefix, call_id),
         _calls("/communications", call_id),
-        _call(call_id),
+        _call(call_id, state),
     )
+
+
+def call_terminated_notification(call_id: str, quirks: Quirks | None = None) -> _JSON:
+    """A call updated with state terminated (the original call of a replace_p2p)."""
+    return call_state_notification(call_id, "terminated", quirks)
 
 
 def call_deleted_notification(call_id: str) -> _JSON:
@@ -245,7 +314,7 @@ def call_deleted_notification(call_id: str) -> _JSON:
 
 
 def participant_removed_notification(call_id: str, participant_id: str) -> _JSON:
-    """A participant deleted from a call (the source meeting of a move)."""
+    """A participant deleted from a call (the source meeting of a move, or a DELETE)."""
     resource = _calls("/communications", call_id, f"participants/{participant_id}")
     data = {"@odata.type": "#microsoft.graph.participant", "id": participant_id}
     return _notification("deleted", resource, resource, data)

@@ -7,8 +7,8 @@ POST, notifications, a deadline passing) and answers with its state. It never se
 waits; :class:`callflow.Client` does that. So a unit test can step through an invite one
 input at a time.
 
-Each input is turned into a :class:`~callflow._machine.Trigger` here, and the kind's
-compiled table (:data:`callflow._machine.TABLES`) says where it leads; no transition is
+Each input is turned into a :class:`~callflow._core._machine.Trigger` here, and the kind's
+compiled table (:data:`callflow._core._machine.TABLES`) says where it leads; no transition is
 written as code in this module. What this module decides is *which* trigger an input is:
 
 ==========================================  =================================
@@ -36,7 +36,7 @@ not recorded.
 What an invite hands out (the :class:`~callflow.HttpRequest` it asks for, its
 :class:`~callflow.Step` history, its :class:`~callflow.Failure`, the
 :class:`~callflow.Outcome` of a notification) are values defined in
-:mod:`callflow._records`.
+:mod:`callflow._core._records`.
 
 An invite's state is a plain record: :meth:`Invite.to_dict` / :meth:`Invite.from_dict`
 round-trip it, so it can be kept outside the process.
@@ -51,7 +51,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, Literal
 
-from ._exceptions import InviteError, NotificationError
+from .._exceptions import InviteError, NotificationError
 from ._machine import TABLES, TERMINAL_STATES, InviteKind, InviteState, Trigger
 from ._models import (
     IdentitySet,

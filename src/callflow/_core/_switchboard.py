@@ -39,7 +39,7 @@ from typing import Any, Final, NamedTuple
 
 import attrs
 
-from ._exceptions import InviteError, NotificationError
+from .._exceptions import InviteError, NotificationError
 from ._invite import Invite
 from ._machine import InviteState
 from ._models import OperationStatus, type_name

@@ -27,7 +27,7 @@ from typing import Any, ClassVar, TypeVar, cast
 
 import attrs
 
-from ._exceptions import NotificationError
+from .._exceptions import NotificationError
 
 __all__ = [
     "GraphObject",

@@ -44,7 +44,7 @@ from typing import Any, Final, cast
 
 import attrs
 
-from ._exceptions import NotificationError
+from .._exceptions import NotificationError
 from ._models import (
     Call,
     InviteParticipantsOperation,

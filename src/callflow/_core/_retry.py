@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 
 import attrs
 
-from ._exceptions import InviteError
+from .._exceptions import InviteError
 
 __all__ = ["RetryPolicy", "parse_retry_after"]
 
