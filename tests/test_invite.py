@@ -856,7 +856,7 @@ def test_from_dict_refuses_a_record_to_dict_did_not_write(
 
 def _malformed_result_info(example: Example, status: str) -> Body:
     body = with_status(example.completed, status)
-    body["value"][0]["resourceData"]["resultInfo"] = {"code": "403"}
+    body["value"][0]["resourceData"]["resultInfo"] = {"code": True}
     return body
 
 
