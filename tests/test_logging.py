@@ -30,12 +30,12 @@ async def test_every_record_about_an_invite_carries_its_ids(
             )
             with pytest.raises(callflow.InviteFailed):
                 await handle.wait()
-    about = [r for r in caplog.records if r.getMessage().startswith("invite logged")]
+    about = [r for r in caplog.records if getattr(r, "client_context", None) == "logged"]
     # The POST, the 429 and its retry, the answer, the end.
     assert len(about) >= 4
     for record in about:
-        assert "logged" == record.client_context  # type: ignore[attr-defined]
         assert CALL_ID == record.call_id  # type: ignore[attr-defined]
+        assert handle.invite.invite_id == record.invite_id  # type: ignore[attr-defined]
     [finished] = [r for r in about if "failed" in r.getMessage()]
     assert handle.invite.operation_id == finished.operation_id  # type: ignore[attr-defined]
     assert finished.operation_id is not None  # type: ignore[attr-defined]
