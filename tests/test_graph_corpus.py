@@ -35,8 +35,12 @@ from webhook_support import graph_client
 GRAPH = Path(__file__).parent / "data" / "graph"
 Body = dict[str, Any]
 
+#: Published JSON that is not a commsNotifications body: participants, taken from it.
+NOT_BODIES = ("meetingcallevents-", "sdk-recorded-")
 NOTIFICATION_BODIES = sorted(
-    p.stem for p in GRAPH.glob("*.json") if "request" not in p.stem and "resource" != p.stem[-8:]
+    p.stem
+    for p in GRAPH.glob("*.json")
+    if "request" not in p.stem and "resource" != p.stem[-8:] and not p.stem.startswith(NOT_BODIES)
 )
 #: The docs' call id and clientContext shared by most of their pages.
 DOCS_CALL = "57DAB8B1894C409AB240BD8BEAE78896"
@@ -413,18 +417,65 @@ def test_a_delta_updates_the_roster_rather_than_replacing_it(spec: dict[int, Exa
 # --- 10. lobby, removal, hidden participants -----------------------------------------------
 
 
+def roster_of(participants: list[Body], name: str = "mute-roster-beta") -> Body:
+    """A published roster body whose entries are ``participants`` (published elsewhere).
+
+    The meeting call events page publishes participants (with ``isInLobby: true`` and
+    ``removedState`` values) in ``participants@delta``; the SDK recording publishes the
+    participants of a real call. Neither is a commsNotifications body, so their
+    participants are placed, as published, in the envelope of a published roster.
+    """
+    body = copy.deepcopy(published(name))
+    body["value"][0]["resourceData"] = copy.deepcopy(participants)
+    return body
+
+
+def delta_of(name: str) -> list[Body]:
+    """The ``participants@delta`` of a published meeting call event."""
+    participants: list[Body] = published(name)["participants@delta"]
+    return participants
+
+
 def test_a_participant_waiting_in_the_lobby_is_visible_to_the_bot(
     spec: dict[int, Example],
 ) -> None:
     board = Switchboard()
     invite = invite_on(board, spec, DOCS_CALL, "ctx", "op")
-    body = copy.deepcopy(published("mute-roster-beta"))
-    body["value"][0]["resourceData"][0]["isInLobby"] = True  # published false
+    joined = delta_of("meetingcallevents-roster-joined")  # one in the call, one in the lobby
 
-    board.receive(body, at=1.0)
+    board.receive(roster_of(joined), at=1.0)
 
-    assert [body["value"][0]["resourceData"][0]["id"]] == [p.id for p in invite.lobby]
+    assert [p["id"] for p in joined if p["isInLobby"]] == [p.id for p in invite.lobby]
+    assert ["a7cc3ddb-a469-410d-8057-44dba3b0c073"] == [p.id for p in invite.lobby]
     assert InviteState.running == invite.state
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("meetingcallevents-roster-exited", "Participant has left the meeting call."),
+        (
+            "meetingcallevents-roster-inactive",
+            "Participant has entered an inactive state in the roster.",
+        ),
+    ],
+)
+def test_a_published_removed_state_keeps_its_reason_in_the_roster(
+    spec: dict[int, Example], name: str, reason: str
+) -> None:
+    board = Switchboard()
+    invite = invite_on(board, spec, DOCS_CALL, "ctx", "op")
+    joined = delta_of("meetingcallevents-roster-joined")
+    removed = delta_of(name)
+
+    (delivery,) = board.receive(roster_of([*joined, *removed]), at=1.0).deliveries
+
+    assert DeliveryOutcome.applied == delivery.outcome
+    assert invite.roster is not None
+    gone = [p for p in invite.roster.participants if p.is_removed]
+    assert [removed[0]["id"]] == [p.id for p in gone]
+    assert [reason] == [p.removed_state.reason for p in gone if p.removed_state]
+    assert ["a7cc3ddb-a469-410d-8057-44dba3b0c073"] == [p.id for p in invite.lobby]
 
 
 def test_move_meeting_teardown_works_from_a_published_roster_with_removed_state(
@@ -435,7 +486,8 @@ def test_move_meeting_teardown_works_from_a_published_roster_with_removed_state(
     body["value"][0]["resource"] = f"/app/calls/{first['replacesCallId']}/participants"
     entry = body["value"][0]["resourceData"][0]
     entry["id"] = first["participantId"]
-    entry["removedState"] = {"reason": "Participant moved"}  # never published with a value
+    # the meeting call events page's removedState, as published; the id is the moved one's
+    entry["removedState"] = delta_of("meetingcallevents-roster-exited")[0]["removedState"]
     completion = published("invite-completed-v1-2019-11")
     operation = completion["value"][0]["resourceData"]
     board = Switchboard()
@@ -450,7 +502,9 @@ def test_move_meeting_teardown_works_from_a_published_roster_with_removed_state(
     assert InviteState.tearing_down_original == between
     assert InviteState.completed == invite.state
     removed = [p for p in invite.roster.participants if p.is_removed] if invite.roster else []
-    assert ["Participant moved"] == [p.removed_state.reason for p in removed if p.removed_state]
+    assert ["Participant has left the meeting call."] == [
+        p.removed_state.reason for p in removed if p.removed_state
+    ]
 
 
 # --- 11. wrong input types -----------------------------------------------------------------
