@@ -2,9 +2,12 @@
 
 Every body here is loaded from ``tests/data/graph/`` (``SOURCES.md`` names where each was
 published) and fed through the public API the way a bot does. Where a shape was never
-published as a body (``changeType`` in another case, ``unknownFutureValue``,
-``rosterSequenceNumber``, ``removedState``), a published body is loaded and that one value
-is changed, and the test says so.
+published anywhere (``changeType`` in another case, ``unknownFutureValue``, a
+``rosterSequenceNumber`` value, ``hidden: true``), a published body is loaded and that one
+value is changed, and the test says so. Participants published outside a commsNotifications
+body (the meeting call events page's lobby and ``removedState`` entries, the participants the
+Graph Communications SDK recorded from a real call) are placed, as published, in the envelope
+of a published roster body (:func:`roster_of`).
 """
 
 from __future__ import annotations
@@ -505,6 +508,86 @@ def test_move_meeting_teardown_works_from_a_published_roster_with_removed_state(
     assert ["Participant has left the meeting call."] == [
         p.removed_state.reason for p in removed if p.removed_state
     ]
+
+
+def test_participants_recorded_by_the_graph_sdk_make_the_invites_roster(
+    spec: dict[int, Example],
+) -> None:
+    recorded = (GRAPH / "sdk-recorded-participants-2020-09.json").read_text(encoding="utf-8")
+    events: list[Body] = json.loads(recorded)  # 21 roster events of one real call
+    board = Switchboard()
+    invite = invite_on(board, spec, DOCS_CALL, "ctx", "op")
+    seen: dict[str, Body] = {}
+    rosters: list[list[str | None]] = []
+
+    # the service sends whole rosters; the SDK recorded what each one added and removed
+    for at, event in enumerate(events, start=1):
+        seen.update((r["Id"], r["Resource"]) for r in event["AddedResources"])
+        for removed in event["RemovedResources"]:
+            del seen[removed["Id"]]
+        (delivery,) = board.receive(roster_of(list(seen.values())), at=float(at)).deliveries
+        assert DeliveryOutcome.applied == delivery.outcome
+        assert invite.roster is not None
+        rosters.append([p.id for p in invite.roster.participants])
+
+    assert 12 == max(len(r) for r in rosters)
+    assert list(seen) == rosters[-1]
+    assert ["0bdbb057-799f-4a0c-8b0c-aa5976ae3b08", "b47225ef-2772-4508-bd95-e0212c6518ca"] == (
+        rosters[-1]
+    )
+    assert invite.roster is not None
+    last = invite.roster.participants
+    assert [] == [p.id for p in last if p.info is None or p.info.identity is None]
+    assert "microsoft.graph.participant" == (last[0].odata_type or "").lstrip("#")
+    assert () == invite.lobby
+    assert InviteState.running == invite.state
+
+
+@pytest.mark.anyio
+async def test_a_hidden_participant_completes_and_never_appears_in_the_roster(
+    spec: dict[int, Example],
+) -> None:
+    # hidden: true was never published in a request; it is set here on example 4's
+    # participant (invitationParticipantInfo documents it). The completion and the roster
+    # are published bodies: the roster lists the call's other participants, not them.
+    completion = published("invite-completed-untyped-envelope-2019-10")
+    roster = published("mute-roster-beta")
+    participant = {**spec[4].request["participants"][0], "hidden": True}
+    posted: list[Body] = []
+
+    def graph(request: httpx.Request) -> httpx.Response:
+        posted.append(json.loads(request.content))
+        answer = {**spec[4].response, "id": DOCS_OPERATION, "clientContext": DOCS_CONTEXT}
+        return httpx.Response(200, json=answer)
+
+    async with (
+        httpx.AsyncClient(
+            transport=httpx.MockTransport(graph), base_url="https://graph.microsoft.com/v1.0"
+        ) as http,
+        callflow.Client(http, token="graph-token") as client,
+    ):
+        handle = await client.invite(DOCS_CALL, [participant], client_context=DOCS_CONTEXT)
+        done = await client.receive_notifications(completion)
+        state = await handle.wait()
+        (listed,) = (await client.receive_notifications(roster)).deliveries
+
+    invite = done.deliveries[0].invite
+    assert invite is not None
+    assert [True] == [p["hidden"] for p in posted[0]["participants"]]
+    assert InviteState.completed == state
+    assert invite is listed.invite
+    assert InviteState.completed == invite.state  # the roster moved nothing
+    assert invite.roster is not None
+    invited = set(participant["identity"]["phone"].values()) - {None}
+    on_roster = {
+        i
+        for p in invite.roster.participants
+        if p.info and p.info.identity
+        for i in p.info.identity.ids()
+    }
+    assert invited
+    assert set() == invited & on_roster
+    assert len(invite.roster.participants) == len(roster["value"][0]["resourceData"])
 
 
 # --- 11. wrong input types -----------------------------------------------------------------
