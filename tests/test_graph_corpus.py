@@ -343,6 +343,43 @@ def test_change_type_is_read_in_any_case(spec: dict[int, Example], change_type: 
     assert InviteState.failed == invite.state
 
 
+def test_a_call_update_as_the_graph_sdk_logs_it_is_read_alike(spec: dict[int, Example]) -> None:
+    # quoted from the SDK's log in a bug report: changeType "Updated", state "Established"
+    body = published("sdk-log-call-established-issue700")
+    call_id = "811f5c00-0e32-48ce-9f27-8d77b9892453"
+    board = Switchboard()
+    invite = invite_on(board, spec, call_id, "ctx", "op")
+
+    (notification,) = parse_notifications(body)
+    (delivery,) = board.receive(body, at=1.0).deliveries
+
+    assert "updated" == notification.change_type
+    assert NotificationKind.call_updated == notification.kind
+    assert notification.call is not None
+    assert "Established" == notification.call.state
+    assert DeliveryOutcome.ignored == delivery.outcome
+    assert InviteState.running == invite.state
+
+
+@pytest.mark.parametrize("change_type", ["Updated", "Deleted"])
+def test_a_call_terminated_as_the_graph_sdk_logs_it_fails_the_invite(
+    spec: dict[int, Example], change_type: str
+) -> None:
+    # the SDK's log prints "Established" for "established"; "Terminated" is set here, in
+    # the same case, on that published body (no SDK log of a terminated call was found)
+    body = changed("sdk-log-call-established-issue700", changeType=change_type)
+    body["value"][0]["resourceData"]["state"] = "Terminated"
+    board = Switchboard()
+    invite = invite_on(board, spec, "811f5c00-0e32-48ce-9f27-8d77b9892453", "ctx", "op")
+
+    (notification,) = parse_notifications(body)
+    board.receive(body, at=1.0)
+
+    assert NotificationKind.call_ended == notification.kind
+    assert invite.failure is not None
+    assert FailureReason.call_ended == invite.failure.reason
+
+
 # --- 8. values callflow does not know ------------------------------------------------------
 
 
