@@ -15,6 +15,7 @@ msgraph-sdk's generated ``msgraph.generated.models`` are: dataclasses on kiota's
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -153,12 +154,43 @@ class InvitationParticipantInfo(AdditionalDataHolder, Parsable):
         writer.write_additional_data_value(self.additional_data)
 
 
-if os.environ.get("CALLFLOW_KIOTA_MODELS") == "msgraph":  # pragma: no cover - run by hand
-    from msgraph.generated.models.communications_identity_set import (  # type: ignore[import-not-found,no-redef]
-        CommunicationsIdentitySet,
-    )
-    from msgraph.generated.models.identity import Identity  # type: ignore[import-not-found,no-redef]
-    from msgraph.generated.models.identity_set import IdentitySet  # type: ignore[import-not-found,no-redef]
-    from msgraph.generated.models.invitation_participant_info import (  # type: ignore[import-not-found,no-redef]
-        InvitationParticipantInfo,
-    )
+@dataclass
+class InvitePostRequestBody(AdditionalDataHolder, Parsable):
+    """The body of ``participants.invite.post``: participants and clientContext."""
+
+    additional_data: dict[str, Any] = field(default_factory=dict)
+    client_context: str | None = None
+    participants: list[InvitationParticipantInfo] | None = None
+
+    @staticmethod
+    def create_from_discriminator_value(parse_node: ParseNode) -> InvitePostRequestBody:
+        return InvitePostRequestBody()
+
+    def get_field_deserializers(self) -> Fields:
+        return {
+            "clientContext": lambda n: setattr(self, "client_context", n.get_str_value()),
+            "participants": lambda n: setattr(
+                self, "participants", n.get_collection_of_object_values(InvitationParticipantInfo)
+            ),
+        }
+
+    def serialize(self, writer: SerializationWriter) -> None:
+        writer.write_str_value("clientContext", self.client_context)
+        writer.write_collection_of_object_values("participants", self.participants)
+        writer.write_additional_data_value(self.additional_data)
+
+
+#: Where msgraph-sdk keeps each of these classes, for ``CALLFLOW_KIOTA_MODELS=msgraph``.
+MSGRAPH = {
+    "Identity": "models.identity",
+    "IdentitySet": "models.identity_set",
+    "CommunicationsIdentitySet": "models.communications_identity_set",
+    "InvitationParticipantInfo": "models.invitation_participant_info",
+    "InvitePostRequestBody": (
+        "communications.calls.item.participants.invite.invite_post_request_body"
+    ),
+}
+
+if os.environ.get("CALLFLOW_KIOTA_MODELS") == "msgraph":  # run by hand where msgraph-sdk is
+    for _name, _module in MSGRAPH.items():
+        globals()[_name] = getattr(importlib.import_module(f"msgraph.generated.{_module}"), _name)

@@ -23,6 +23,7 @@ from interop_support import (
     Identity,
     IdentitySet,
     InvitationParticipantInfo,
+    InvitePostRequestBody,
 )
 from spec_examples import Example, examples
 
@@ -165,6 +166,14 @@ def test_a_participant_of_another_odata_type_is_refused() -> None:
 def test_a_kiota_model_given_as_the_participants_is_refused() -> None:
     with pytest.raises(InviteError, match="expected a sequence of participants, got a kiota"):
         callflow.Invite("call", IdentitySet(user=Identity(id="a")))  # type: ignore[arg-type]
+
+
+def test_an_sdk_request_body_given_as_the_participants_says_to_pass_its_participants() -> None:
+    example = examples()[4]
+    body = InvitePostRequestBody(participants=sdk_participants(example))
+
+    with pytest.raises(InviteError, match=r"got a kiota InvitePostRequestBody \(pass its"):
+        callflow.Invite(example.call_id, body)  # type: ignore[arg-type]
 
 
 def test_a_model_kiota_cannot_serialise_is_refused_with_kiotas_reason() -> None:
