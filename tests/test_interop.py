@@ -121,11 +121,10 @@ def test_a_phone_identity_in_additional_data_is_a_phone() -> None:
         identity=IdentitySet(additional_data={"phone": spec["identity"]["phone"]})
     )
 
-    invite = callflow.Invite(examples()[4].call_id, [participant])
+    body = callflow.Invite(examples()[4].call_id, [participant]).request().json
 
-    assert [{"identity": {"phone": spec["identity"]["phone"]}}] == invite.request().json[
-        "participants"
-    ]
+    assert body is not None
+    assert [{"identity": {"phone": spec["identity"]["phone"]}}] == body["participants"]
 
 
 def test_an_sdk_phone_number_not_in_e164_is_refused_with_its_path() -> None:
@@ -143,9 +142,11 @@ def test_sdk_models_and_mappings_mix_in_one_invite() -> None:
     kiota = sdk_participants(phone)[0]
 
     invite = callflow.Invite(phone.call_id, [user, kiota])
+    body = invite.request().json
 
     assert InviteKind.invite == invite.kind
-    assert [user, *phone.request["participants"]] == invite.request().json["participants"]
+    assert body is not None
+    assert [user, *phone.request["participants"]] == body["participants"]
 
 
 def test_a_kiota_model_that_is_not_a_participant_is_refused() -> None:
