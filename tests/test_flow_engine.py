@@ -235,6 +235,22 @@ async def test_ring_group_two_answering_in_the_same_instant_the_later_is_removed
     ]
 
 
+async def test_ring_group_a_second_joiner_whose_removal_fails_is_named_as_also_joined(
+    callflow_client: callflow.Client, fake_graph: FakeGraph
+) -> None:
+    script(fake_graph, Answers(after=5.0), Answers(after=5.0))
+    fake_graph.fault_deletes(Refuse(403, "Forbidden", "Not allowed.", times=5))
+
+    handle = await callflow_client.ring_group(CALL_ID, PARTICIPANTS[:2])
+    result = await handle.wait()
+
+    assert result.answered in (0, 1)
+    later = 1 - result.answered
+    assert ((later,), (later,)) == (result.removed, result.also_joined)
+    assert "joined" == participant_state(fake_graph, handle, later)  # the truth, told
+    assert all(a == "403" for a in answers(fake_graph, "DELETE"))
+
+
 async def test_ring_group_nobody_answers_at_ring_for(
     callflow_client: callflow.Client, fake_graph: FakeGraph
 ) -> None:
