@@ -91,6 +91,8 @@ MAX_CLIENT_CONTEXT: Final = 256
 _OBSERVED: Final = "observed"
 _TERMINAL: Final = TERMINAL_STATES
 _ENDS_WITH_REASON: Final = (InviteState.failed, InviteState.cancelled)
+#: Shared by every invite that removed nobody (an empty frozenset is not a singleton).
+_NONE_REMOVED: Final[frozenset[str]] = frozenset()
 _I = TypeVar("_I", bound="Invite")
 
 #: :data:`~callflow._core._machine.FAILURE_REASONS` as FailureReasons (a bad name fails here).
@@ -263,8 +265,9 @@ class Invite:
         self._steps: list[Step] = []
         self._seen: set[tuple[Any, ...]] | None = None
         self._facts: frozenset[str] = frozenset()
-        self._pids: list[str | None] = [None] * len(parsed)
-        self._removed: set[str] = set()
+        # Made when first needed: most invites never learn an id nor send a DELETE.
+        self._pids: list[str | None] | None = None
+        self._removed: frozenset[str] = _NONE_REMOVED
 
     @classmethod
     def from_request(
@@ -335,7 +338,8 @@ class Invite:
         From the POST's answer (``participants[].id``), else from the first roster entry
         of the call whose identity matches the invitee's. A DELETE names it.
         """
-        return tuple(self._pids)
+        pids = self._pids
+        return (None,) * len(self.participants) if pids is None else tuple(pids)
 
     def delete_requests(self) -> tuple[HttpRequest, ...]:
         """The DELETEs to send now (the core's cancel action).
@@ -347,7 +351,7 @@ class Invite:
             return ()
         return tuple(
             delete_request(self.call_id, pid)
-            for pid in self._pids
+            for pid in self.participant_ids
             if pid is not None and pid not in self._removed
         )
 
@@ -462,7 +466,7 @@ class Invite:
             outcome = self._keep_roster(notification)
             if (
                 outcome is Outcome.applied
-                and None in self._pids
+                and (self._pids is None or None in self._pids)
                 and notification.call_id == self.call_id
             ):
                 self._ids_from_roster(notification)
@@ -547,7 +551,11 @@ class Invite:
         if state is InviteState.cancelling:  # the message, not the transition
             message = self._cancel_failure(
                 "the cancelling deadline passed"
-                + ("" if None not in self._pids else " before the participant id was known")
+                + (
+                    ""
+                    if None not in self.participant_ids
+                    else " before the participant id was known"
+                )
             )
         elif state is InviteState.tearing_down_original:
             what = "original call" if self.kind is InviteKind.replace_p2p else "meeting leg"
@@ -597,10 +605,10 @@ class Invite:
             return self.delete_failed(
                 participant_id, f"the DELETE answered HTTP {status_code}", at=at
             )
-        self._removed.add(participant_id)
+        self._removed = self._removed | {participant_id}
         said = "already gone (404)" if status_code == 404 else f"removed ({status_code})"
         cause = f"DELETE of participant {participant_id}: {said}"
-        if any(p is None or p not in self._removed for p in self._pids):
+        if any(p is None or p not in self._removed for p in self.participant_ids):
             return self.state  # another participant is still to be removed
         return self._fire(Trigger.deleted, cause, at)
 
@@ -631,16 +639,21 @@ class Invite:
         )
         return f"{began}, so the invite was cancelled: {cause}"
 
+    def _known_ids(self) -> list[str | None]:
+        if self._pids is None:
+            self._pids = [None] * len(self.participants)
+        return self._pids
+
     def _learn_ids(self, ids: Sequence[str | None]) -> None:
         moved = self.participant_id  # a move's answer may echo the source meeting's id
-        pids = self._pids
+        pids = self._known_ids()
         for i, pid in enumerate(ids[: len(pids)]):
             if pid is not None and pids[i] is None and pid != moved:
                 pids[i] = pid
 
     def _ids_from_roster(self, roster: CommsNotification) -> None:
         """Learn participant ids from roster entries whose identity matches an invitee's."""
-        pids = self._pids
+        pids = self._known_ids()
         for i, invited in enumerate(self.participants):
             if pids[i] is not None or invited.identity is None:
                 continue
@@ -825,7 +838,7 @@ class Invite:
             "failure": None if self.failure is None else self.failure.to_dict(),
             "original_already_gone": self.original_already_gone,
             "facts": sorted(self._facts),
-            "participant_ids": list(self._pids),
+            "participant_ids": list(self.participant_ids),
             "removed": sorted(self._removed),
             "history": [s.to_dict() for s in self._steps],
             "seen": [list(f) for f in self._seen or ()],
@@ -866,7 +879,7 @@ class Invite:
             pids = data.get("participant_ids")
             if pids is not None:
                 invite._pids = [None if p is None else str(p) for p in pids]
-            invite._removed = {str(p) for p in data.get("removed") or ()}
+            invite._removed = frozenset(str(p) for p in data.get("removed") or ())
             seen = data.get("seen") or ()
             invite._seen = {_fingerprint(f) for f in seen} or None
         except (KeyError, TypeError, ValueError) as exc:
