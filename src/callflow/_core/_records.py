@@ -54,7 +54,10 @@ class Failure:
         status_code: the HTTP status of the refused POST.
         error_code: Graph's ``error.code`` of the refused POST.
         error_message: Graph's ``error.message`` of the refused POST.
-        result_info: the failed operation's ``resultInfo``.
+        result_info: the failed operation's ``resultInfo``; for ``call_ended``, the ended
+            call's ``resultInfo`` (its end reason codes), if the notification carried one.
+        termination_reason: for ``call_ended``, the call's ``terminationReason`` as
+            written (``AppInitiated``), if the notification carried one.
 
     """
 
@@ -64,6 +67,7 @@ class Failure:
     error_code: str | None = None
     error_message: str | None = None
     result_info: ResultInfo | None = None
+    termination_reason: str | None = None
 
     def describe(self) -> str:
         """The message, with what the service said."""
@@ -75,6 +79,8 @@ class Failure:
         if self.result_info is not None:
             ri = self.result_info
             parts.append(f"resultInfo {ri.code}/{ri.subcode} {ri.message or ''}".rstrip())
+        if self.termination_reason:
+            parts.append(f"terminationReason {self.termination_reason}")
         return "; ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,6 +92,7 @@ class Failure:
             "error_code": self.error_code,
             "error_message": self.error_message,
             "result_info": None if self.result_info is None else self.result_info.to_json(),
+            "termination_reason": self.termination_reason,
         }
 
     @classmethod
@@ -99,6 +106,7 @@ class Failure:
             error_code=data.get("error_code"),
             error_message=data.get("error_message"),
             result_info=None if info is None else ResultInfo.from_json(info),
+            termination_reason=data.get("termination_reason"),
         )
 
 
@@ -167,18 +175,18 @@ class HttpRequest:
         url: the path, ``/communications/calls/{id}/participants/invite`` or
             ``/communications/calls/{id}/participants/{participantId}``.
         headers: content type only; the engine adds the bearer token.
-        json: the body, shaped like the spec's request; None for a DELETE.
+        json: the body, shaped like the spec's request; empty for a DELETE (sent with none).
 
     """
 
     method: str
     url: str
     headers: Mapping[str, str]
-    json: Mapping[str, Any] | None = None
+    json: Mapping[str, Any] = attrs.field(factory=dict)
 
     def content(self) -> bytes:
-        """The body encoded as JSON bytes (empty for no body)."""
-        if self.json is None:
+        """The body encoded as JSON bytes (none for a DELETE)."""
+        if self.method == "DELETE":
             return b""
         return json.dumps(self.json, separators=(",", ":")).encode()
 
