@@ -463,14 +463,9 @@ class Invite:
         if trigger == _OBSERVED:
             # A roster that moves nothing: kept as the latest view of the call, whatever
             # the state (the participant joining after completion is news, not lateness).
-            outcome = self._keep_roster(notification)
-            if (
-                outcome is Outcome.applied
-                and (self._pids is None or None in self._pids)
-                and notification.call_id == self.call_id
-            ):
+            if (self._pids is None or None in self._pids) and notification.call_id == self.call_id:
                 self._ids_from_roster(notification)
-            return outcome
+            return self._keep_roster(notification)
         fingerprint = notification.fingerprint
         seen = self._seen
         if seen is None:

@@ -175,18 +175,18 @@ class HttpRequest:
         url: the path, ``/communications/calls/{id}/participants/invite`` or
             ``/communications/calls/{id}/participants/{participantId}``.
         headers: content type only; the engine adds the bearer token.
-        json: the body, shaped like the spec's request; None for a DELETE.
+        json: the body, shaped like the spec's request; empty for a DELETE (sent with none).
 
     """
 
     method: str
     url: str
     headers: Mapping[str, str]
-    json: Mapping[str, Any] | None = None
+    json: Mapping[str, Any] = attrs.field(factory=dict)
 
     def content(self) -> bytes:
-        """The body encoded as JSON bytes (empty for no body)."""
-        if self.json is None:
+        """The body encoded as JSON bytes (none for a DELETE)."""
+        if self.method == "DELETE":
             return b""
         return json.dumps(self.json, separators=(",", ":")).encode()
 
