@@ -159,6 +159,21 @@ async def test_hunt_a_late_answer_after_a_failed_cancel_is_reported_and_the_next
     assert ("failed", "cancel_failed") == state_and_reason(handle, 0)
 
 
+async def test_hunt_an_invite_the_service_refuses_moves_on_at_once(
+    callflow_client: callflow.Client, fake_graph: FakeGraph
+) -> None:
+    script(fake_graph, Answers(after=3.0), Answers(after=3.0))
+    fake_graph.fault(Refuse(403, "Forbidden", "Not allowed."))  # the first POST
+    fake_graph.assert_all_used = False  # participant 0's answer is never used
+
+    handle = await callflow_client.hunt(CALL_ID, PARTICIPANTS[:2])
+    result = await handle.wait()
+
+    assert (1, 3.0) == (result.answered, result.at)
+    assert ["403", "200"] == answers(fake_graph, "POST")
+    assert ("failed", "http_error") == state_and_reason(handle, 0)
+
+
 async def test_hunt_cancelled_as_a_whole_cancels_what_rings_and_rings_nobody_else(
     callflow_client: callflow.Client, fake_graph: FakeGraph, virtual_clock: VirtualClock
 ) -> None:
