@@ -250,8 +250,10 @@ class Client:
             participants: ``InvitationParticipantInfo`` objects, spec-shaped mappings,
                 or msgraph-sdk-python's ``InvitationParticipantInfo`` models.
             client_context: the correlation key; a uuid4 when not given.
-            timeout: seconds this invite may stay in each non-terminal state, instead
-                of the client's :class:`~callflow.Deadlines`.
+            timeout: seconds this invite may stay in requested, running and
+                tearing_down_original, instead of the client's
+                :class:`~callflow.Deadlines` (a deadline while ringing cancels it; the
+                cancel keeps the client's ``cancelling`` deadline).
 
         Returns:
             An :class:`InviteHandle`; ``await handle.wait()`` for the outcome.
@@ -730,16 +732,14 @@ class Client:
                 self._call(n.call_id, self.on_roster, (n, tuple(rosters[key])))
         for invite in receipt.timed_out:
             self._changed(invite)
-        for invite in receipt.moved:
-            self._start_deletes(invite)
+        # A cancelling invite may now know a participant id (a roster), or have just
+        # become cancelling (a deadline): its DELETEs start, once each.
         for delivery in receipt.deliveries:
             invite = delivery.invite
-            if (
-                invite is not None
-                and not delivery.moved
-                and invite.state is InviteState.cancelling
-                and delivery.outcome is DeliveryOutcome.applied
-            ):  # a roster or an answer that gave the participant id
+            if invite is not None and invite.state is InviteState.cancelling:
+                self._start_deletes(invite)
+        for invite in receipt.timed_out:
+            if invite.state is InviteState.cancelling:
                 self._start_deletes(invite)
 
     def _handle_of(self, invite: Invite | None) -> InviteHandle | None:
