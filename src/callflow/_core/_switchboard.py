@@ -253,7 +253,12 @@ class Switchboard:
     # -- invites ------------------------------------------------------------------------
 
     def add(
-        self, invite: Invite, *, at: float | None = None, deadlines: Deadlines | None = None
+        self,
+        invite: Invite,
+        *,
+        at: float | None = None,
+        deadlines: Deadlines | None = None,
+        before_post: bool = False,
     ) -> Receipt:
         """Hold ``invite`` and deliver any backlogged notifications that concern it.
 
@@ -261,6 +266,11 @@ class Switchboard:
             invite: the invite.
             at: the time now; the ``clock`` is read when None.
             deadlines: this invite's own deadlines, instead of the switchboard's.
+            before_post: the invite's POST has not left yet (the Client registers every
+                invite before sending it). Then nothing waiting in the backlog can be
+                news about it: the service reports on an operation only after the POST
+                that started it. The backlog entries for its keys leave the backlog as
+                ``unmatched`` (older than its POST) instead of being applied to it.
 
         Raises:
             InviteError: another in-flight invite already has this clientContext.
@@ -288,6 +298,8 @@ class Switchboard:
         self._schedule(invite, now)
         if not self._backlog:
             return _EMPTY
+        if before_post:
+            return self._drop_stale(invite)
         return self._claim_backlog(invite, now)
 
     def get(self, client_context: str) -> Invite | None:
@@ -371,6 +383,55 @@ class Switchboard:
         if self._backlog:
             receipt = receipt + self._age_backlog(now)
         return receipt
+
+    def receive_in_parts(
+        self,
+        notifications: Sequence[CommsNotification],
+        *,
+        work_per_part: int,
+        at: float | None = None,
+    ) -> Iterator[Receipt]:
+        """Route notifications like :meth:`receive`, one bounded part at a time.
+
+        The work of a notification is how many invites it is offered to (a roster goes to
+        every invite on its call). Each part does at most ``work_per_part`` of it (a
+        notification that alone does more is a part of its own), so an engine that yields
+        to its event loop between parts is never blocked for a whole big body. Parts are
+        routed when asked for, each at its own time (``at``, else the clock's).
+
+        Args:
+            notifications: parsed notifications, in arrival order.
+            work_per_part: the most (invite, notification) offers in one part.
+            at: the time of arrival; the ``clock`` is read per part when None.
+
+        Yields:
+            A :class:`Receipt` per part; the last one includes what left the backlog.
+
+        Raises:
+            NotificationError: a notification is malformed; nothing was applied.
+
+        """
+        for n in notifications:
+            _build_nested(n)
+        deliveries: list[Delivery] = []
+        work = 0
+        now = self._now(at)
+        for n in notifications:
+            cost = self._fan_out(n)
+            if work and work + cost > work_per_part:
+                yield Receipt(tuple(deliveries))
+                deliveries, work = [], 0
+                now = self._now(at)
+            self._route(n, now, deliveries)
+            work += cost
+        receipt = Receipt(tuple(deliveries))
+        yield receipt + self._age_backlog(now) if self._backlog else receipt
+
+    def _fan_out(self, n: CommsNotification) -> int:
+        """How many invites ``n`` will be offered to (at least 1: routing it is work)."""
+        if n.kind is NotificationKind.operation or not n.call_id:
+            return 1
+        return max(1, len(self._by_call.get(n.call_id, ())))
 
     def _route(self, n: CommsNotification, now: float, out: list[Delivery]) -> None:
         kind = n.kind
@@ -596,15 +657,36 @@ class Switchboard:
             )
         return Receipt(tuple(out)) if out else _EMPTY
 
-    def _claim_backlog(self, invite: Invite, now: float) -> Receipt:
+    def _waiting_for(self, invite: Invite) -> list[_Waiting]:
+        """The backlog entries under any of the invite's keys, in arrival order."""
         keys: list[_Key] = [("cc", invite.client_context)]
         if invite.operation_id:
             keys.append(("op", invite.operation_id))
         keys.extend(("call", c) for c in self._calls_of(invite))
-        waiting = sorted(
+        return sorted(
             {w.seq: w for k in keys for w in self._backlog_index.get(k, {}).values()}.values(),
             key=lambda w: w.seq,
         )
+
+    def _drop_stale(self, invite: Invite) -> Receipt:
+        out = []
+        for entry in self._waiting_for(invite):
+            del self._backlog[entry.seq]
+            self._forget(entry)
+            out.append(
+                Delivery(
+                    notification=entry.notification,
+                    outcome=DeliveryOutcome.unmatched,
+                    reason=(
+                        f"it arrived before invite {invite.invite_id} was registered, so "
+                        "before its POST: it is not news about that invite"
+                    ),
+                )
+            )
+        return Receipt(tuple(out)) if out else _EMPTY
+
+    def _claim_backlog(self, invite: Invite, now: float) -> Receipt:
+        waiting = self._waiting_for(invite)
         out: list[Delivery] = []
         for entry in waiting:
             if self._offer(invite, entry.notification, now, out) is not Outcome.not_mine:
