@@ -317,13 +317,14 @@ class Client:
             else:
                 self._settle(invite, f"{type(exc).__name__} was raised")
             raise
+        else:
+            if scope.cancelled_caught and self._closing:
+                self._settle(invite, "the Client closed")
         finally:
             del self._sends[key]
             self._posting.discard(key)
             if not self._sends and self._sends_done is not None:
                 self._sends_done.set()
-        if scope.cancelled_caught and self._closing:
-            self._settle(invite, "the Client closed")
 
     def _settle(self, invite: Invite, why: str) -> None:
         if not invite.is_waiting_to_be_taken:
