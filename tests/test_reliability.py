@@ -262,13 +262,13 @@ async def test_invite_returns_by_its_deadline_when_the_token_provider_never_retu
 async def test_invite_returns_by_its_deadline_on_real_time_with_no_http_timeout() -> None:
     endpoint = InviteEndpoint(VirtualClock(), hang)
     deadlines = Deadlines(requested=0.2, running=0.2, tearing_down_original=0.2)
-    async with httpx.AsyncClient(
-        transport=endpoint.transport(), base_url=GRAPH, timeout=None
-    ) as http:
-        async with callflow.Client(http, token=TOKEN, deadlines=deadlines) as client:
-            with anyio.fail_after(10):  # a guard against the hang, not a speed check
-                handle = await invite(client)
-            assert InviteState.failed == handle.state
+    async with (
+        httpx.AsyncClient(transport=endpoint.transport(), base_url=GRAPH, timeout=None) as http,
+        callflow.Client(http, token=TOKEN, deadlines=deadlines) as client,
+    ):
+        with anyio.fail_after(10):  # a guard against the hang, not a speed check
+            handle = await invite(client)
+        assert InviteState.failed == handle.state
 
 
 async def test_an_invite_decided_while_its_post_hangs_returns_by_the_send_deadline(
@@ -413,48 +413,45 @@ async def test_cancelled_while_the_post_is_in_flight_fails_outcome_unknown_at_th
 # -- 4. the Client closed while work is pending --------------------------------------------
 
 
+async def close_while_sending(
+    endpoint: InviteEndpoint, clock: VirtualClock, **options: Any
+) -> CallflowError:
+    """A bot task calls invite(); the Client closes under it; what invite() raised.
+
+    The bot task runs outside the Client's block (it outlives it), and the HTTP client
+    outlives both, so a POST sent after the close would reach ``endpoint``.
+    """
+    errors: list[CallflowError] = []
+
+    async def bot(client: callflow.Client) -> None:
+        try:
+            await invite(client)
+        except CallflowError as exc:
+            errors.append(exc)
+
+    async with client_on(endpoint, clock, **options) as (_, client):
+        async with anyio.create_task_group() as tg, client:
+            tg.start_soon(bot, client)
+            await settle()
+        await advance(clock, 30.0)  # any Retry-After passes: no POST may follow
+    [error] = errors
+    return error
+
+
 async def test_closing_during_a_429_back_off_sends_nothing_after_the_close() -> None:
     clock = VirtualClock()
-    errors: list[CallflowError] = []
     endpoint = InviteEndpoint(clock, throttled("10"), Service())
-    async with client_on(endpoint, clock) as (_, client), anyio.create_task_group() as tg:
-        async with client:
-
-            async def bot() -> None:
-                try:
-                    await invite(client)
-                except CallflowError as exc:
-                    errors.append(exc)
-
-            tg.start_soon(bot)
-            await settle()
-            assert 1 == len(endpoint.requests)
-        await settle()
-        [error] = errors
-        assert "closed while invite" in str(error)
-        assert "before the POST was sent" in str(error)
-        await advance(clock, 30.0)  # the Retry-After passes: no POST follows
+    error = await close_while_sending(endpoint, clock)
+    assert "closed while invite" in str(error)
+    assert "before the POST was sent" in str(error)
     assert [0.0] == endpoint.times
 
 
 async def test_closing_while_the_post_is_in_flight_leaves_its_outcome_unknown() -> None:
     clock = VirtualClock()
-    errors: list[CallflowError] = []
     recorder = callflow.MemoryRecorder()
     endpoint = InviteEndpoint(clock, hang)
-    async with client_on(endpoint, clock, recorder=recorder) as (_, client):
-        async with anyio.create_task_group() as tg:
-            async with client:
-
-                async def bot() -> None:
-                    try:
-                        await invite(client)
-                    except CallflowError as exc:
-                        errors.append(exc)
-
-                tg.start_soon(bot)
-                await settle()
-    [error] = errors
+    error = await close_while_sending(endpoint, clock, recorder=recorder)
     assert "outcome unknown" in str(error)
     [result] = [e for e in recorder.events if e["type"] == "result"]
     assert "requested" == result["state"]
@@ -469,21 +466,8 @@ async def test_closing_while_the_token_provider_hangs_fails_the_invite_unsent() 
         await anyio.sleep_forever()
         raise AssertionError("unreachable")
 
-    errors: list[CallflowError] = []
     endpoint = InviteEndpoint(clock, Service())
-    async with client_on(endpoint, clock, token=token, recorder=recorder) as (_, client):
-        async with anyio.create_task_group() as tg:
-            async with client:
-
-                async def bot() -> None:
-                    try:
-                        await invite(client)
-                    except CallflowError as exc:
-                        errors.append(exc)
-
-                tg.start_soon(bot)
-                await settle()
-    [error] = errors
+    error = await close_while_sending(endpoint, clock, token=token, recorder=recorder)
     assert "before the POST was sent" in str(error)
     [result] = [e for e in recorder.events if e["type"] == "result"]
     assert "failed" == result["state"]
