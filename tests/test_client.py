@@ -652,10 +652,13 @@ TOKEN_SOURCES = [
 
 @pytest.mark.parametrize("make_source", TOKEN_SOURCES)
 async def test_token_source_puts_the_bearer_token_on_the_request(
-    make_source: Callable[[], callflow.TokenSource], virtual_clock: VirtualClock
+    make_source: Callable[[], callflow.TokenSource],
 ) -> None:
-    endpoint = InviteEndpoint(virtual_clock, accepted(spec(4)))
-    async with open_client(endpoint, virtual_clock, token=make_source()) as client:
+    # A clock that stands still: a sync credential is asked in a worker thread, during
+    # which an autojumping clock would see every task blocked and jump to the deadline.
+    clock = VirtualClock()
+    endpoint = InviteEndpoint(clock, accepted(spec(4)))
+    async with open_client(endpoint, clock, token=make_source()) as client:
         await invite_example(client, spec(4))
     assert [f"Bearer {TOKEN}"] == endpoint.authorizations
 

@@ -38,10 +38,10 @@ from typing import Any, Final, NamedTuple
 
 import attrs
 
-from .._exceptions import ConfigurationError, InviteError
+from .._exceptions import ConfigurationError, InviteError, NotificationError
 from ._invite import Invite
 from ._machine import DEADLINES, InviteState
-from ._models import OperationStatus
+from ._models import OperationStatus, type_name
 from ._notifications import CommsNotification, NotificationKind, parse_notifications
 from ._records import Outcome
 from ._strenum import StrEnum
@@ -183,6 +183,24 @@ def _keys_of(n: CommsNotification) -> tuple[_Key, ...]:
     return (("call", n.call_id),) if n.call_id else ()
 
 
+def _parsed(body: object) -> Sequence[CommsNotification]:
+    """``body`` as notifications already parsed, or a NotificationError naming what came."""
+    if isinstance(body, (list, tuple)):
+        for i, item in enumerate(body):
+            if not isinstance(item, CommsNotification):
+                raise NotificationError(
+                    "expected a commsNotifications body (bytes, text or a mapping) or a "
+                    f"sequence of CommsNotification, got a {type(body).__name__} holding "
+                    f"{type_name(item)}",
+                    path=f"$[{i}]",
+                )
+        return body
+    raise NotificationError(
+        "expected a commsNotifications body (bytes, text or a mapping) or a sequence of "
+        f"CommsNotification, got {type_name(body)}"
+    )
+
+
 def _build_nested(n: CommsNotification) -> None:
     """Build the lazy models an invite may read from ``n``; a malformed one raises here.
 
@@ -196,6 +214,8 @@ def _build_nested(n: CommsNotification) -> None:
             _ = n.operation
     elif n.kind is NotificationKind.roster:
         _ = n.participants
+    elif n.kind is NotificationKind.call_ended:
+        _ = n.call
 
 
 class Switchboard:
@@ -369,10 +389,10 @@ class Switchboard:
             NotificationError: the body is malformed; nothing was applied.
 
         """
-        if isinstance(body, (bytes, str, Mapping)):
+        if isinstance(body, (bytes, bytearray, memoryview, str, Mapping)):
             notifications: Sequence[CommsNotification] = parse_notifications(body)
         else:
-            notifications = body
+            notifications = _parsed(body)
         for n in notifications:
             _build_nested(n)
         now = self._now(at)
@@ -440,7 +460,7 @@ class Switchboard:
                 Delivery(
                     notification=n,
                     outcome=DeliveryOutcome.unrecognised,
-                    reason="not an invite operation, roster, call or participant callflow tracks",
+                    reason=n.reason or "not an invite operation, roster, call or participant",
                 )
             )
             return
