@@ -15,6 +15,7 @@ moment (between a 429 and its retry). Every test runs on asyncio and on trio.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from collections.abc import AsyncIterator, Callable
@@ -429,7 +430,10 @@ async def close_while_sending(
         except CallflowError as exc:
             errors.append(exc)
 
-    async with client_on(endpoint, clock, **options) as (_, client):
+    async with contextlib.AsyncExitStack() as stack:
+        client = options.pop("client", None)
+        if client is None:
+            _, client = await stack.enter_async_context(client_on(endpoint, clock, **options))
         async with anyio.create_task_group() as tg, client:
             tg.start_soon(bot, client)
             await settle()
@@ -445,6 +449,21 @@ async def test_closing_during_a_429_back_off_sends_nothing_after_the_close() -> 
     assert "closed while invite" in str(error)
     assert "before the POST was sent" in str(error)
     assert [0.0] == endpoint.times
+
+
+async def test_a_state_change_after_the_close_is_not_called_back_but_counted_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = VirtualClock()
+    states = States()
+    endpoint = InviteEndpoint(clock, throttled("10"))
+    async with client_on(endpoint, clock, on_state=states) as (_, client):
+        await close_while_sending(endpoint, clock, client=client)
+    assert [] == states.seen
+    assert {"on_state": 1} == dict(client.callbacks_dropped)
+    assert ["on_state not called: the Client is closed"] == [
+        r.getMessage() for r in caplog.records if "not called" in r.getMessage()
+    ]
 
 
 async def test_closing_while_the_post_is_in_flight_leaves_its_outcome_unknown() -> None:
