@@ -225,5 +225,6 @@ async def test_a_slow_on_unmatched_under_a_flood_queues_at_most_the_limit_and_co
 
 @pytest.mark.parametrize("option", ["callback_limit", "work_per_part"])
 def test_limits_below_one_are_refused(option: str) -> None:
+    options: dict[str, Any] = {option: 0}
     with pytest.raises(ConfigurationError, match=option):
-        callflow.Client(token=TOKEN, **{option: 0})
+        callflow.Client(token=TOKEN, **options)
