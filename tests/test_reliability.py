@@ -222,7 +222,7 @@ async def test_reuse_before_release_ignores_the_first_invites_redelivered_news(
 # -- 2. deadlines with a hanging transport or token provider ---------------------------------
 
 
-SHORT = Deadlines(requested=5.0, running=5.0, tearing_down_original=5.0)
+SHORT = Deadlines(requested=5.0, running=5.0, tearing_down_original=5.0, cancelling=5.0)
 
 
 async def test_invite_returns_by_its_deadline_when_the_transport_never_answers(
@@ -231,12 +231,16 @@ async def test_invite_returns_by_its_deadline_when_the_transport_never_answers(
     endpoint = InviteEndpoint(virtual_clock, hang)
     async with client_on(endpoint, virtual_clock, deadlines=SHORT) as (_, client), client:
         handle = await invite(client)
-        assert 5.0 == virtual_clock.now()
+        # requested (5 s) -> cancelling: the answer would name the participant to DELETE;
+        # cancelling (5 s) -> failed: it never came, the participant may be ringing.
+        assert 10.0 == virtual_clock.now()
         with pytest.raises(InviteFailed) as failed:
             await handle.wait()
-    last = failed.value.history[-1]
-    assert (Trigger.timed_out, InviteState.requested) == (last.trigger, last.source)
-    assert FailureReason.timeout == failed.value.failure.reason
+    assert [
+        (Trigger.timed_out, InviteState.requested, InviteState.cancelling),
+        (Trigger.timed_out, InviteState.cancelling, InviteState.failed),
+    ] == [(s.trigger, s.source, s.dest) for s in failed.value.history]
+    assert FailureReason.cancel_failed == failed.value.failure.reason
     assert 1 == len(endpoint.requests)
 
 
@@ -262,7 +266,7 @@ async def test_invite_returns_by_its_deadline_when_the_token_provider_never_retu
 
 async def test_invite_returns_by_its_deadline_on_real_time_with_no_http_timeout() -> None:
     endpoint = InviteEndpoint(VirtualClock(), hang)
-    deadlines = Deadlines(requested=0.2, running=0.2, tearing_down_original=0.2)
+    deadlines = Deadlines(requested=0.2, running=0.2, tearing_down_original=0.2, cancelling=0.2)
     async with (
         httpx.AsyncClient(transport=endpoint.transport(), base_url=GRAPH, timeout=None) as http,
         callflow.Client(http, token=TOKEN, deadlines=deadlines) as client,
