@@ -7,11 +7,12 @@ teardown of the original call, a declined invite) is built here, once, from it.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+from redis_support import redis_server_url
 from spec_examples import Example, examples
 
 Body = dict[str, Any]
@@ -119,3 +120,10 @@ def trackable_request() -> Callable[[Example], Body]:
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     """Every async test runs on asyncio and on trio (a module may narrow it)."""
     return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real Redis server's URL (see :mod:`redis_support`); tests isolate by key prefix."""
+    with redis_server_url() as url:
+        yield url
