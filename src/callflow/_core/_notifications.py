@@ -38,6 +38,7 @@ from typing import Any, Final
 import attrs
 
 from .._exceptions import NotificationError
+from ._json import DECLINED, fast_loads
 from ._models import (
     InviteParticipantsOperation,
     OperationStatus,
@@ -211,6 +212,9 @@ def _loads(body: bytes | bytearray | memoryview | str, max_bytes: int) -> Any:
     if isinstance(body, str):
         text = body
     else:
+        decoded = fast_loads(body)  # orjson, when installed and exactly as json would
+        if decoded is not DECLINED:
+            return decoded
         try:
             text = (body if isinstance(body, bytes) else bytes(body)).decode("utf-8")
         except UnicodeDecodeError as exc:
