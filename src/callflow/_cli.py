@@ -275,6 +275,10 @@ def _diagrams(argv: list[str]) -> int:
     options: dict[str, Any] = {}
     if "load_trace" in inspect.signature(run).parameters:
         options["load_trace"] = _trace_for_diagrams
+    if "play_flows" in inspect.signature(run).parameters:
+        from .testing import spec_flows  # the spec's examples, played on the fake service
+
+        options["play_flows"] = spec_flows
     try:
         return int(run(argv, **options))
     except CallflowError as exc:

@@ -17,7 +17,6 @@ from theirs.
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -26,11 +25,12 @@ import attrs
 
 from ._machine import InviteState, Trigger
 from ._models import ResultInfo
+from ._strenum import StrEnum
 
 __all__ = ["HttpRequest", "Step", "Failure", "FailureReason", "Outcome"]
 
 
-class FailureReason(str, enum.Enum):
+class FailureReason(StrEnum):
     """Why an invite failed."""
 
     http_error = "http_error"  # the service refused the POST
@@ -39,9 +39,6 @@ class FailureReason(str, enum.Enum):
     outcome_unknown = "outcome_unknown"  # the POST's answer was lost and nothing followed
     call_ended = "call_ended"  # the call itself ended first
     unreachable = "unreachable"  # the POST could not be sent at all
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @attrs.frozen(kw_only=True)
@@ -54,7 +51,10 @@ class Failure:
         status_code: the HTTP status of the refused POST.
         error_code: Graph's ``error.code`` of the refused POST.
         error_message: Graph's ``error.message`` of the refused POST.
-        result_info: the failed operation's ``resultInfo``.
+        result_info: the failed operation's ``resultInfo``; for ``call_ended``, the ended
+            call's ``resultInfo`` (its end reason codes), if the notification carried one.
+        termination_reason: for ``call_ended``, the call's ``terminationReason`` as
+            written (``AppInitiated``), if the notification carried one.
 
     """
 
@@ -64,6 +64,7 @@ class Failure:
     error_code: str | None = None
     error_message: str | None = None
     result_info: ResultInfo | None = None
+    termination_reason: str | None = None
 
     def describe(self) -> str:
         """The message, with what the service said."""
@@ -75,6 +76,8 @@ class Failure:
         if self.result_info is not None:
             ri = self.result_info
             parts.append(f"resultInfo {ri.code}/{ri.subcode} {ri.message or ''}".rstrip())
+        if self.termination_reason:
+            parts.append(f"terminationReason {self.termination_reason}")
         return "; ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,6 +89,7 @@ class Failure:
             "error_code": self.error_code,
             "error_message": self.error_message,
             "result_info": None if self.result_info is None else self.result_info.to_json(),
+            "termination_reason": self.termination_reason,
         }
 
     @classmethod
@@ -99,6 +103,7 @@ class Failure:
             error_code=data.get("error_code"),
             error_message=data.get("error_message"),
             result_info=None if info is None else ResultInfo.from_json(info),
+            termination_reason=data.get("termination_reason"),
         )
 
 
@@ -149,16 +154,13 @@ class Step(NamedTuple):
         )
 
 
-class Outcome(str, enum.Enum):
+class Outcome(StrEnum):
     """What an invite made of a notification offered to it."""
 
     applied = "applied"  # it concerned the invite and was taken into account
     duplicate = "duplicate"  # seen before; nothing changed
     late = "late"  # the invite had already finished; absorbed
     not_mine = "not_mine"  # it concerns another invite
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @attrs.frozen(kw_only=True)
