@@ -422,16 +422,14 @@ class Invite:
         kind = notification.kind
         terminal = self.state in _TERMINAL
         operation = None
-        if (
-            kind is NotificationKind.operation
-            and not terminal
-            and (trigger is Trigger.operation_failed or notification.has_result_info)
-        ):
-            # The model is built only when needed, and before anything changes: a malformed
-            # one raises NotificationError and leaves the invite as it was.
-            operation = notification.operation
-        if kind is NotificationKind.call_ended and not terminal:
-            _ = notification.call  # built before anything changes, like the operation
+        if not terminal:
+            # The one rule for lazy models (CommsNotification.build_models), before
+            # anything changes: a malformed one raises and leaves the invite as it was.
+            notification.build_models()
+            if kind is NotificationKind.operation and (
+                trigger is Trigger.operation_failed or notification.has_result_info
+            ):
+                operation = notification.operation
         seen.add(fingerprint)
         at = self._at(at)
         cause = "notification " + notification.describe()
@@ -534,7 +532,7 @@ class Invite:
         """
         kept = self.roster
         if kept is not None and kept.call_id == roster.call_id:
-            if kept.fingerprint == roster.fingerprint:
+            if kept is roster or kept.fingerprint == roster.fingerprint:
                 return Outcome.duplicate
             before, after = kept.roster_sequence, roster.roster_sequence
             if before is not None and after is not None and after <= before:

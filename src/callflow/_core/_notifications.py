@@ -142,9 +142,10 @@ class CommsNotification:
         if cache is None:
             cache = {}
             object.__setattr__(self, "_cache", cache)
-        if key not in cache:
-            cache[key] = build()
-        return cache[key]
+        elif key in cache:
+            return cache[key]
+        value = cache[key] = build()
+        return value
 
     @property
     def operation(self) -> InviteParticipantsOperation | None:
@@ -203,8 +204,38 @@ class CommsNotification:
             return None
         if self.sequence_number is not None:
             return self.sequence_number
+        # Read by every invite on the call that keeps a roster: worked out once.
+        found: int | None = self._cached("roster_sequence", self._highest_sequence)
+        return found
+
+    def _highest_sequence(self) -> int | None:
         numbers = [p.roster_sequence_number for p in self.participants]
         return max((n for n in numbers if n is not None), default=None)
+
+    def build_models(self) -> None:
+        """Build every nested model an invite may read when it applies this notification.
+
+        The one rule for when a lazy model is built: before anything is applied, so a
+        malformed one raises :class:`NotificationError` and nothing changed. An
+        operation's model when it failed or carries a resultInfo (the only times an invite
+        reads it), a roster's entries (its order, its lobby and a moved participant's
+        removal read them), a call's when it ended. Each is built once per notification,
+        however many invites it reaches. :meth:`Switchboard.receive
+        <callflow.Switchboard.receive>` calls it for a whole body before routing any of it;
+        :meth:`Invite.offer <callflow.Invite.offer>` calls it too (free the second time).
+
+        Raises:
+            NotificationError: a nested model has a property of the wrong type.
+
+        """
+        kind = self.kind
+        if kind is NotificationKind.operation:
+            if self.status is OperationStatus.failed or self.has_result_info:
+                _ = self.operation
+        elif kind is NotificationKind.roster:
+            _ = self.participants
+        elif kind is NotificationKind.call_ended:
+            _ = self.call
 
     def updated_by(self, delta: CommsNotification) -> CommsNotification:
         """This roster with a ``deltaParticipants`` applied.
@@ -245,12 +276,21 @@ class CommsNotification:
 
     @property
     def fingerprint(self) -> tuple[Any, ...]:
-        """What makes two notifications the same news, for duplicate detection."""
-        if self.kind is NotificationKind.operation:
-            return (self.kind, self.operation_id, self.client_context, self.status)
-        if self.kind is NotificationKind.roster:
-            return (self.kind, self.call_id, self.change_type, repr(self.resource_data))
-        return (self.kind, self.call_id, self.participant_id, self.change_type)
+        """What makes two notifications the same news, for duplicate detection.
+
+        A roster's is its content, worked out once per notification (on first use) and
+        kept: a roster on a busy call is compared by every invite on that call.
+        """
+        kind = self.kind
+        if kind is NotificationKind.operation:
+            return (kind, self.operation_id, self.client_context, self.status)
+        if kind is NotificationKind.roster:
+            found: tuple[Any, ...] = self._cached("fingerprint", self._roster_fingerprint)
+            return found
+        return (kind, self.call_id, self.participant_id, self.change_type)
+
+    def _roster_fingerprint(self) -> tuple[Any, ...]:
+        return (self.kind, self.call_id, self.change_type, repr(self.resource_data))
 
     def to_json(self) -> dict[str, Any]:
         """The notification's JSON exactly as it came."""

@@ -41,7 +41,7 @@ import attrs
 from .._exceptions import ConfigurationError, InviteError, NotificationError
 from ._invite import Invite
 from ._machine import DEADLINES, InviteState
-from ._models import OperationStatus, type_name
+from ._models import type_name
 from ._notifications import CommsNotification, NotificationKind, parse_notifications
 from ._records import Outcome
 from ._strenum import StrEnum
@@ -199,23 +199,6 @@ def _parsed(body: object) -> Sequence[CommsNotification]:
         "expected a commsNotifications body (bytes, text or a mapping) or a sequence of "
         f"CommsNotification, got {type_name(body)}"
     )
-
-
-def _build_nested(n: CommsNotification) -> None:
-    """Build the lazy models an invite may read from ``n``; a malformed one raises here.
-
-    :meth:`Invite.offer` reads an operation's model when it failed or carries a resultInfo,
-    and a roster's entries when it is a moved participant's source meeting. Built before
-    routing, a malformed body applies nothing (as :meth:`Switchboard.receive` promises) and
-    a backlogged notification cannot make a later ``add`` raise halfway.
-    """
-    if n.kind is NotificationKind.operation:
-        if n.status is OperationStatus.failed or n.has_result_info:
-            _ = n.operation
-    elif n.kind is NotificationKind.roster:
-        _ = n.participants
-    elif n.kind is NotificationKind.call_ended:
-        _ = n.call
 
 
 class Switchboard:
@@ -382,7 +365,7 @@ class Switchboard:
         else:
             notifications = _parsed(body)
         for n in notifications:
-            _build_nested(n)
+            n.build_models()  # the one rule; a malformed body raises before any is routed
         now = self._now(at)
         deliveries: list[Delivery] = []
         for n in notifications:
