@@ -160,6 +160,12 @@ _OUTCOMES: Final = {
     Outcome.late: DeliveryOutcome.late,
 }
 
+# Enum members read on the hot path, bound once: on Python 3.11 every attribute read
+# through an enum class goes through EnumType's __getattr__ hook, ~10x a global's cost.
+_KIND_OPERATION: Final = NotificationKind.operation
+_KIND_UNRECOGNISED: Final = NotificationKind.unrecognised
+_NOT_MINE: Final = Outcome.not_mine
+
 _Key = tuple[str, str]
 _MOVES: Final = {(a, b): f"{a.value} -> {b.value}" for a in InviteState for b in InviteState}
 
@@ -377,7 +383,7 @@ class Switchboard:
 
     def _route(self, n: CommsNotification, now: float, out: list[Delivery]) -> None:
         kind = n.kind
-        if kind is NotificationKind.unrecognised:
+        if kind is _KIND_UNRECOGNISED:
             out.append(
                 Delivery(
                     notification=n,
@@ -386,7 +392,7 @@ class Switchboard:
                 )
             )
             return
-        if kind is NotificationKind.operation:
+        if kind is _KIND_OPERATION:
             invite = None
             if n.operation_id:
                 invite = self._by_operation.get(n.operation_id)
@@ -400,7 +406,7 @@ class Switchboard:
         matched = False
         for invite in candidates:
             outcome = self._offer(invite, n, now, out)
-            matched = matched or outcome is not Outcome.not_mine
+            matched = matched or outcome is not _NOT_MINE
         if matched:
             return
         if kind is NotificationKind.call_updated:
@@ -430,7 +436,7 @@ class Switchboard:
         before = invite.state
         known_operation = invite.operation_id
         outcome = invite.offer(n, at=now)
-        if outcome is Outcome.not_mine:
+        if outcome is _NOT_MINE:
             return outcome
         if known_operation is None and invite.operation_id:
             self._by_operation.setdefault(invite.operation_id, invite)
