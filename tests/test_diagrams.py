@@ -592,13 +592,18 @@ def test_main_writes_the_chosen_formats(tmp_path: Path, capsys: pytest.CaptureFi
     assert not (tmp_path / "invite.svg").exists()
 
 
-def test_main_without_graphviz_says_what_to_install(
+def test_main_without_graphviz_writes_the_text_formats_and_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(shutil, "which", lambda _name: None)
 
-    assert 1 == diagrams.main(["--out", str(tmp_path)])
-    assert "apt-get install graphviz" in capsys.readouterr().err
+    assert 0 == diagrams.main(["--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert "skipped SVG and PNG" in err
+    assert "apt-get install graphviz" in err
+    assert (tmp_path / "invite.mmd").exists()
+    assert not (tmp_path / "invite.svg").exists()
+    assert 1 == diagrams.main(["--out", str(tmp_path), "--format", "png"])
 
 
 def test_main_refuses_trace_without_a_loader(

@@ -42,8 +42,16 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time they load on firs
     )
     from ._handle import InviteHandle
     from ._ids import Invite
-    from ._tokens import GRAPH_SCOPE, TokenCredential, TokenSource
-    from ._trace import JsonlRecorder, MemoryRecorder, Recorder, TraceError, read_trace, replay
+    from ._tokens import GRAPH_SCOPE, Cloud, TokenCredential, TokenSource
+    from ._trace import (
+        JsonlRecorder,
+        MemoryRecorder,
+        Recorder,
+        RedactingRecorder,
+        TraceError,
+        read_trace,
+        replay,
+    )
     from ._webhook import webhook_app
 
 
@@ -77,10 +85,12 @@ __all__ = [
     "webhook_app",
     "GRAPH_BASE_URL",
     "GRAPH_SCOPE",
+    "Cloud",
     # traces
     "Recorder",
     "MemoryRecorder",
     "JsonlRecorder",
+    "RedactingRecorder",
     "TraceError",
     "read_trace",
     "replay",
@@ -153,9 +163,11 @@ _LAZY: dict[str, str] = {
     "WebhookAuthError": "._exceptions",
     "InviteHandle": "._handle",
     "GRAPH_SCOPE": "._tokens",
+    "Cloud": "._tokens",
     "TokenCredential": "._tokens",
     "TokenSource": "._tokens",
     "JsonlRecorder": "._trace",
+    "RedactingRecorder": "._trace",
     "MemoryRecorder": "._trace",
     "Recorder": "._trace",
     "TraceError": "._trace",

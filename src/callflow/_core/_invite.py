@@ -153,6 +153,11 @@ def _check(participants: Sequence[InvitationParticipantInfo], client_context: st
         if not isinstance(identity, IdentitySet) or not identity.identities():
             raise InviteError(f"{where}.identity: no identity (user, phone, application, ...)")
         phone = identity.phone
+        if phone is not None and phone.id is None:
+            raise InviteError(
+                f"{where}.identity.phone: no 'id': the E.164 number goes in phone.id, "
+                '{"phone": {"id": "+12345678901"}}'
+            )
         if phone is not None and (phone.id is None or not _E164.match(phone.id)):
             raise InviteError(
                 f"{where}.identity.phone.id: {phone.id!r} is not an E.164 number (+12345678901)"

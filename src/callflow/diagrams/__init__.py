@@ -329,7 +329,9 @@ def main(
             the fake service themselves); without one, only the state diagrams.
 
     Returns:
-        0 on success, 1 when Graphviz is needed and missing, 2 for a usage error.
+        0 on success (without Graphviz and without ``--format``, the Mermaid and DOT
+        files are written and the skipped SVG/PNG named on stderr), 1 when an SVG or PNG
+        asked for by ``--format`` cannot be drawn without Graphviz, 2 for a usage error.
 
     """
     parser = argparse.ArgumentParser(
@@ -348,24 +350,34 @@ def main(
         args = parser.parse_args(list(argv))
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else 2
-    formats = args.formats or FORMATS
-    try:
+    if args.trace is not None and load_trace is None:
+        parser.print_usage(sys.stderr)
+        print("callflow diagrams: --trace is not available here", file=sys.stderr)
+        return 2
+
+    def write(formats: Sequence[str]) -> list[Path]:
         if args.trace is None:
             flows = play_flows() if play_flows is not None else _NO_FLOWS
-            written = write_diagrams(args.out, formats=formats, flows=flows)
-        elif load_trace is None:
-            parser.print_usage(sys.stderr)
-            print("callflow diagrams: --trace is not available here", file=sys.stderr)
-            return 2
-        else:
-            written = []
-            for name, kind, steps, messages in load_trace(args.trace):
-                written += write_trace(
-                    args.out, kind, steps, messages=messages, name=f"trace-{name}", formats=formats
-                )
+            return write_diagrams(args.out, formats=formats, flows=flows)
+        assert load_trace is not None
+        written = []
+        for name, kind, steps, messages in load_trace(args.trace):
+            written += write_trace(
+                args.out, kind, steps, messages=messages, name=f"trace-{name}", formats=formats
+            )
+        return written
+
+    try:
+        written = write(args.formats or FORMATS)
     except GraphvizMissing as exc:
-        print(f"callflow diagrams: {exc} (or use --format mermaid --format dot)", file=sys.stderr)
-        return 1
+        text = [f for f in FORMATS if f not in ("svg", "png")]
+        if args.formats:  # SVG or PNG asked for by name: that is an error
+            hint = "(or use --format mermaid --format dot)"
+            print(f"callflow diagrams: {exc} {hint}", file=sys.stderr)
+            return 1
+        # The default (every format) without Graphviz: write the text formats, say so.
+        written = write(text)
+        print(f"callflow diagrams: skipped SVG and PNG: {exc}", file=sys.stderr)
     for path in written:
         print(path)
     return 0
