@@ -983,13 +983,19 @@ def update_readme(path: Path, table: str) -> None:
 
 
 def profile(row_id: str, quick: bool) -> str:
-    """One row under pyinstrument (the ``bench`` dependency group); its text report."""
+    """One row under pyinstrument (the ``bench`` dependency group); its text report.
+
+    ``notification`` and ``concurrency`` profile callflow's side alone; the other rows
+    profile the whole row, baselines included (each is its own branch of the tree).
+    """
     from pyinstrument import Profiler
 
     profiler = Profiler(interval=0.0005)
     profiler.start()
     if row_id == "notification":
         measure_notification(50 if quick else 20_000, 1)
+    elif row_id == "concurrency":  # the callflow side only, on asyncio
+        anyio.run(callflow_invites, 50 if quick else 3_000)
     else:
         run(quick, [row_id])
     profiler.stop()

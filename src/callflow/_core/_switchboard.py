@@ -167,6 +167,8 @@ _KIND_UNRECOGNISED: Final = NotificationKind.unrecognised
 _NOT_MINE: Final = Outcome.not_mine
 
 _Key = tuple[str, str]
+#: Indexes are copied smaller only once they have held at least this many invites.
+_SHRINK_FROM: Final = 256
 _MOVES: Final = {(a, b): f"{a.value} -> {b.value}" for a in InviteState for b in InviteState}
 
 
@@ -251,6 +253,7 @@ class Switchboard:
         self._released: OrderedDict[_Key, None] = OrderedDict()
         self._remember = remember_released
         self._own_deadlines: dict[str, Deadlines] = {}
+        self._peak = _SHRINK_FROM  # the most invites held since the indexes were last copied
 
     def _now(self, at: float | None) -> float:
         """The time of a call: ``at``, else the clock, else the latest time told."""
@@ -288,6 +291,8 @@ class Switchboard:
             self.release(held)
         now = self._now(at)
         self._by_context[context] = invite
+        if len(self._by_context) > self._peak:
+            self._peak = len(self._by_context)
         if deadlines is not None:
             self._own_deadlines[context] = deadlines
         if invite.operation_id:
@@ -336,6 +341,21 @@ class Switchboard:
             self._released.move_to_end(key)
         while len(self._released) > self._remember:
             self._released.popitem(last=False)
+        held_now = len(self._by_context)
+        if held_now * 4 <= self._peak:
+            self._shrink(held_now)
+
+    def _shrink(self, held_now: int) -> None:
+        """Give back the memory of indexes that shrank to a quarter of their peak.
+
+        A dict keeps its table's size when entries leave, so after a burst of 100,000
+        invites is released the indexes would hold megabytes for nothing. Copying them
+        (order kept) when they are a quarter of their peak costs O(1) per release, amortised.
+        """
+        self._by_context = dict(self._by_context)
+        self._by_operation = dict(self._by_operation)
+        self._deadline = dict(self._deadline)
+        self._peak = max(held_now, _SHRINK_FROM)
 
     def release_finished(self) -> tuple[Invite, ...]:
         """Release every finished invite; returns them."""
