@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time they load on firs
         InviteError,
         InviteFailed,
         NotificationError,
+        RemoveFailed,
         WebhookAuthError,
     )
     from ._handle import InviteHandle
@@ -115,6 +116,7 @@ __all__ = [
     "InviteError",
     "NotificationError",
     "InviteFailed",
+    "RemoveFailed",
     "WebhookAuthError",
 ]
 
@@ -160,6 +162,7 @@ _LAZY: dict[str, str] = {
     "InviteError": "._exceptions",
     "InviteFailed": "._exceptions",
     "NotificationError": "._exceptions",
+    "RemoveFailed": "._exceptions",
     "WebhookAuthError": "._exceptions",
     "InviteHandle": "._handle",
     "GRAPH_SCOPE": "._tokens",

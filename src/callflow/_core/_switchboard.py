@@ -22,7 +22,8 @@ entries for its keys are delivered to it, in arrival order. What leaves the back
 unclaimed, pushed out by the count limit or aged out, is reported as ``unmatched``.
 
 Deadlines: each non-terminal state has one (:class:`Deadlines`). The switchboard keeps
-them in a heap; :meth:`Switchboard.expire` fails the invites whose deadline passed, and
+them in a heap; :meth:`Switchboard.expire` tells the invites whose deadline passed (a
+ringing one moves to ``cancelling``, the others fail), and
 :meth:`Switchboard.next_deadline` says when to call it next. The switchboard does no I/O
 and never sleeps: it is told the time (``at=``), or reads the ``clock`` it was given;
 without either, the time is the latest it was told (time stands still until told).
@@ -56,7 +57,9 @@ class Deadlines:
     The states and their defaults are the machine's (``_machine.DEADLINES``). The default
     for ``running`` (90 s) is longer than the service's own ring timeout (about 60 s), so
     the service's own ``failed`` is seen rather than pre-empted. ``requested`` covers
-    sending, 429 retries, and waiting out a lost answer.
+    sending, 429 retries, and waiting out a lost answer. When ``requested`` or ``running``
+    expires the invite is cancelled (its DELETE sent); ``cancelling`` bounds that: the wait
+    for the participant id, and the DELETE's retries.
 
     Raises:
         ConfigurationError: a deadline that is not a positive number of seconds.
@@ -65,6 +68,7 @@ class Deadlines:
     requested: float = DEADLINES[InviteState.requested]
     running: float = DEADLINES[InviteState.running]
     tearing_down_original: float = DEADLINES[InviteState.tearing_down_original]
+    cancelling: float = DEADLINES[InviteState.cancelling]
 
     def __attrs_post_init__(self) -> None:
         for state in DEADLINES:
@@ -547,6 +551,7 @@ class Switchboard:
             invite = entry[2]
             del self._deadline[invite]
             invite.time_out(at=now)
+            self._schedule(invite, now)  # requested/running lead to cancelling's deadline
             timed_out.append(invite)
         receipt = Receipt((), tuple(timed_out))
         return receipt + self._age_backlog(now) if self._backlog else receipt
