@@ -42,7 +42,7 @@ import attrs
 from .._exceptions import ConfigurationError, InviteError, NotificationError
 from ._invite import Invite
 from ._machine import DEADLINES, InviteState
-from ._models import OperationStatus, type_name
+from ._models import type_name
 from ._notifications import CommsNotification, NotificationKind, parse_notifications
 from ._records import Outcome
 from ._strenum import StrEnum
@@ -164,7 +164,15 @@ _OUTCOMES: Final = {
     Outcome.late: DeliveryOutcome.late,
 }
 
+# Enum members read on the hot path, bound once: on Python 3.11 every attribute read
+# through an enum class goes through EnumType's __getattr__ hook, ~10x a global's cost.
+_KIND_OPERATION: Final = NotificationKind.operation
+_KIND_UNRECOGNISED: Final = NotificationKind.unrecognised
+_NOT_MINE: Final = Outcome.not_mine
+
 _Key = tuple[str, str]
+#: Indexes are copied smaller only once they have held at least this many invites.
+_SHRINK_FROM: Final = 256
 _MOVES: Final = {(a, b): f"{a.value} -> {b.value}" for a in InviteState for b in InviteState}
 
 
@@ -203,23 +211,6 @@ def _parsed(body: object) -> Sequence[CommsNotification]:
         "expected a commsNotifications body (bytes, text or a mapping) or a sequence of "
         f"CommsNotification, got {type_name(body)}"
     )
-
-
-def _build_nested(n: CommsNotification) -> None:
-    """Build the lazy models an invite may read from ``n``; a malformed one raises here.
-
-    :meth:`Invite.offer` reads an operation's model when it failed or carries a resultInfo,
-    and a roster's entries when it is a moved participant's source meeting. Built before
-    routing, a malformed body applies nothing (as :meth:`Switchboard.receive` promises) and
-    a backlogged notification cannot make a later ``add`` raise halfway.
-    """
-    if n.kind is NotificationKind.operation:
-        if n.status is OperationStatus.failed or n.has_result_info:
-            _ = n.operation
-    elif n.kind is NotificationKind.roster:
-        _ = n.participants
-    elif n.kind is NotificationKind.call_ended:
-        _ = n.call
 
 
 class Switchboard:
@@ -266,6 +257,7 @@ class Switchboard:
         self._released: OrderedDict[_Key, None] = OrderedDict()
         self._remember = remember_released
         self._own_deadlines: dict[str, Deadlines] = {}
+        self._peak = _SHRINK_FROM  # the most invites held since the indexes were last copied
 
     def _now(self, at: float | None) -> float:
         """The time of a call: ``at``, else the clock, else the latest time told."""
@@ -313,6 +305,8 @@ class Switchboard:
             self.release(held)
         now = self._now(at)
         self._by_context[context] = invite
+        if len(self._by_context) > self._peak:
+            self._peak = len(self._by_context)
         if deadlines is not None:
             self._own_deadlines[context] = deadlines
         if invite.operation_id:
@@ -363,6 +357,21 @@ class Switchboard:
             self._released.move_to_end(key)
         while len(self._released) > self._remember:
             self._released.popitem(last=False)
+        held_now = len(self._by_context)
+        if held_now * 4 <= self._peak:
+            self._shrink(held_now)
+
+    def _shrink(self, held_now: int) -> None:
+        """Give back the memory of indexes that shrank to a quarter of their peak.
+
+        A dict keeps its table's size when entries leave, so after a burst of 100,000
+        invites is released the indexes would hold megabytes for nothing. Copying them
+        (order kept) when they are a quarter of their peak costs O(1) per release, amortised.
+        """
+        self._by_context = dict(self._by_context)
+        self._by_operation = dict(self._by_operation)
+        self._deadline = dict(self._deadline)
+        self._peak = max(held_now, _SHRINK_FROM)
 
     def release_finished(self) -> tuple[Invite, ...]:
         """Release every finished invite; returns them."""
@@ -398,7 +407,7 @@ class Switchboard:
         else:
             notifications = _parsed(body)
         for n in notifications:
-            _build_nested(n)
+            n.build_models()  # the one rule; a malformed body raises before any is routed
         now = self._now(at)
         deliveries: list[Delivery] = []
         for n in notifications:
@@ -459,7 +468,7 @@ class Switchboard:
 
     def _route(self, n: CommsNotification, now: float, out: list[Delivery]) -> None:
         kind = n.kind
-        if kind is NotificationKind.unrecognised:
+        if kind is _KIND_UNRECOGNISED:
             out.append(
                 Delivery(
                     notification=n,
@@ -468,7 +477,7 @@ class Switchboard:
                 )
             )
             return
-        if kind is NotificationKind.operation:
+        if kind is _KIND_OPERATION:
             invite = None
             if n.operation_id:
                 invite = self._by_operation.get(n.operation_id)
@@ -482,7 +491,7 @@ class Switchboard:
         matched = False
         for invite in candidates:
             outcome = self._offer(invite, n, now, out)
-            matched = matched or outcome is not Outcome.not_mine
+            matched = matched or outcome is not _NOT_MINE
         if matched:
             return
         if kind is NotificationKind.call_updated:
@@ -512,7 +521,7 @@ class Switchboard:
         before = invite.state
         known_operation = invite.operation_id
         outcome = invite.offer(n, at=now)
-        if outcome is Outcome.not_mine:
+        if outcome is _NOT_MINE:
             return outcome
         if known_operation is None and invite.operation_id:
             self._by_operation.setdefault(invite.operation_id, invite)
