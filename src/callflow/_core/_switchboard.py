@@ -445,7 +445,7 @@ class Switchboard:
 
         """
         for n in notifications:
-            _build_nested(n)
+            n.build_models()
         deliveries: list[Delivery] = []
         work = 0
         now = self._now(at)
