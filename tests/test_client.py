@@ -653,21 +653,25 @@ TOKEN_SOURCES = [
 
 @pytest.mark.parametrize("make_source", TOKEN_SOURCES)
 async def test_token_source_puts_the_bearer_token_on_the_request(
-    make_source: Callable[[], callflow.TokenSource], virtual_clock: VirtualClock
+    make_source: Callable[[], callflow.TokenSource],
 ) -> None:
-    endpoint = InviteEndpoint(virtual_clock, accepted(spec(4)))
-    async with open_client(endpoint, virtual_clock, token=make_source()) as client:
+    # A clock that stands still: a sync credential is asked in a worker thread, during
+    # which an autojumping clock would see every task blocked and jump to the deadline.
+    clock = VirtualClock()
+    endpoint = InviteEndpoint(clock, accepted(spec(4)))
+    async with open_client(endpoint, clock, token=make_source()) as client:
         await invite_example(client, spec(4))
     assert [f"Bearer {TOKEN}"] == endpoint.authorizations
 
 
 @pytest.mark.parametrize("make_credential", [Credential, AsyncCredential])
 async def test_credential_is_asked_for_the_graph_scope(
-    make_credential: Callable[[], Credential], virtual_clock: VirtualClock
+    make_credential: Callable[[], Credential],
 ) -> None:
+    clock = VirtualClock()  # still: a sync credential runs in a thread (see above)
     credential = make_credential()
-    endpoint = InviteEndpoint(virtual_clock, accepted(spec(4)))
-    async with open_client(endpoint, virtual_clock, token=credential) as client:
+    endpoint = InviteEndpoint(clock, accepted(spec(4)))
+    async with open_client(endpoint, clock, token=credential) as client:
         await invite_example(client, spec(4))
     assert [(callflow.GRAPH_SCOPE,)] == credential.scopes
 

@@ -27,18 +27,33 @@ and no call ever waits for another.
 * Callbacks (``on_state``, ``on_roster``, ``on_unmatched``) run in tasks, one lane per
   call: in order for one call, independently across calls. A callback that raises is
   logged and kept in :attr:`Client.callback_errors`; the invite and the engine go on.
+  At most ``callback_limit`` calls wait at once: past that, new ones are dropped,
+  counted in :attr:`Client.callbacks_dropped` and logged (a slow callback under a flood
+  costs bounded memory, and never silently).
+* A big body is applied in parts of at most ``work_per_part`` (invite, notification)
+  offers, yielding to the event loop between parts, in arrival order across bodies: a
+  roster fanned out to hundreds of invites never blocks the loop for the whole body.
 
-Leaving the ``async with`` block cancels the timer and the callback lanes; an
-unfinished invite's :meth:`InviteHandle.wait` then raises :class:`~callflow.CallflowError`.
+Sending is bounded by the invite: when it finishes (its deadline passed, or a
+notification decided it), a POST or token request still waiting is abandoned, so
+``invite()`` returns by the deadline even with ``timeout=None`` on the HTTP client.
+A caller cancelled inside ``invite()`` leaves no orphan: before the POST leaves (token,
+429 back-off) the invite fails unsent and its clientContext is free again; while the
+POST is in flight its outcome is unknown, and it waits for its notifications as any
+lost answer does. Leaving the ``async with`` block abandons every send in progress the
+same way (nothing is sent after the block exits), then cancels the timer and the
+callback lanes; an unfinished invite's :meth:`InviteHandle.wait` then raises
+:class:`~callflow.CallflowError`.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final
 
@@ -57,7 +72,7 @@ from ._core._notifications import CommsNotification, NotificationKind, parse_not
 from ._core._records import HttpRequest, Step, delete_request
 from ._core._retry import RetryPolicy, Send, Sending, Stop, Wait
 from ._core._switchboard import Deadlines, Delivery, DeliveryOutcome, Receipt, Switchboard
-from ._exceptions import CallflowError, NotificationError, RemoveFailed
+from ._exceptions import CallflowError, ConfigurationError, NotificationError, RemoveFailed
 from ._flow_engine import ParticipantSpec, WorkflowHandle, builtin, start_workflow
 from ._handle import InviteHandle
 from ._ids import new_id, new_invite_id
@@ -132,6 +147,14 @@ class Client:
         release_after: seconds a finished invite stays in the switchboard.
         backlog_limit: see :class:`~callflow.Switchboard`.
         backlog_max_age: see :class:`~callflow.Switchboard`.
+        recorder: where each invite's inputs are written (:class:`~callflow.Recorder`).
+        callback_limit: how many callback calls may wait at once (all lanes together);
+            past that, new ones are dropped and counted in :attr:`callbacks_dropped`.
+        work_per_part: the most (invite, notification) offers applied between two
+            yields to the event loop when a body is big.
+
+    Raises:
+        ConfigurationError: ``callback_limit`` or ``work_per_part`` below 1.
 
     """
 
@@ -152,7 +175,11 @@ class Client:
         backlog_limit: int = 1000,
         backlog_max_age: float = 60.0,
         recorder: Recorder | None = None,
+        callback_limit: int = 10_000,
+        work_per_part: int = 2_000,
     ) -> None:
+        if callback_limit < 1 or work_per_part < 1:
+            raise ConfigurationError("callback_limit and work_per_part must be at least 1")
         self._given_http = http_client
         self._http: httpx.AsyncClient | None = http_client
         graph = cloud_named(cloud)
@@ -176,9 +203,22 @@ class Client:
         self.callback_errors: collections.deque[tuple[str, BaseException]] = collections.deque(
             maxlen=100
         )
+        #: Callback calls dropped because ``callback_limit`` were waiting, by callback.
+        self.callbacks_dropped: collections.Counter[str] = collections.Counter()
+        self.callback_limit = callback_limit
+        self.work_per_part = work_per_part
+        self._callbacks_pending = 0
+        self._dropping = 0  # dropped since the queue last filled up (0: not full)
         self._handles: dict[str, InviteHandle] = {}
         #: Who hears of a notification that came after its invite ended, by invite id.
         self._late_listeners: dict[str, Callable[[Delivery], None]] = {}
+        # Sends in progress, by invite id: the scope that abandons one, and the deadline
+        # it may not outlast (see ``_bounded``).
+        self._sends: dict[str, tuple[anyio.CancelScope, float | None]] = {}
+        self._posting: set[str] = set()  # invite ids whose POST is in flight
+        self._sends_done: anyio.Event | None = None
+        self._closing = False
+        self._applying: anyio.Lock | None = None
         #: The DELETEs under way, as (invite_id, url).
         self._deleting: set[tuple[str, str]] = set()
         self._finished: collections.deque[tuple[float, Invite]] = collections.deque()
@@ -194,6 +234,7 @@ class Client:
     async def __aenter__(self) -> Client:
         if self._tg is not None:
             raise CallflowError("this Client is already open")
+        self._closing = False
         if self._http is None:
             self._http = httpx.AsyncClient(base_url=self.base_url, timeout=30.0)
         # Absolute URLs: the client's own base_url when it has one, else ours. (httpx
@@ -209,6 +250,8 @@ class Client:
         tb: TracebackType | None,
     ) -> bool | None:
         tg, self._tg = self._tg, None
+        self._closing = True
+        await self._abandon_sends()
         try:
             # The body's exception goes on as raised (InviteFailed stays InviteFailed).
             await stop_background(tg)
@@ -282,7 +325,7 @@ class Client:
                 tearing_down_original=timeout,
             )
         )
-        receipt = self.switchboard.add(invite, at=self.clock.now(), deadlines=own)
+        receipt = self.switchboard.add(invite, at=self.clock.now(), deadlines=own, before_post=True)
         handle = InviteHandle(invite, canceller=self._cancel, remover=self.remove_participant)
         self._handles[invite.invite_id] = handle
         if self.recorder is not None:
@@ -296,8 +339,14 @@ class Client:
         if receipt.deliveries:
             self._after(receipt)
         self._arm(self.switchboard.deadline_of(invite))
-        await self._send(invite)
+        with self._bounded(invite):
+            await self._send(invite)
         self._moved(invite)
+        if self._closing:
+            raise CallflowError(
+                f"the Client was closed while invite {invite.invite_id} was being sent "
+                f"({invite.state}; {invite.history[-1].cause})"
+            )
         return handle
 
     def _moved(self, invite: Invite) -> None:
@@ -317,6 +366,65 @@ class Client:
         if token is not None:
             out["Authorization"] = "Bearer " + token
         return out
+
+    @contextlib.contextmanager
+    def _bounded(self, invite: Invite) -> Iterator[None]:
+        """Run the invite's send in a scope its end abandons, and settle it if cut short.
+
+        The scope is cancelled when the invite finishes (``_changed``) or the Client
+        closes. Cut short by the caller's cancellation or by the close, an invite still
+        waiting to be taken is settled at once: failed unsent if no POST was in flight
+        (its clientContext is free again), else its outcome is unknown.
+        """
+        key = invite.invite_id
+        scope = anyio.CancelScope()
+        self._sends[key] = (scope, self.switchboard.deadline_of(invite))
+        try:
+            with scope:
+                yield
+        except BaseException as exc:
+            if isinstance(exc, anyio.get_cancelled_exc_class()):
+                self._settle(invite, "invite() was cancelled")
+            else:
+                self._settle(invite, f"{type(exc).__name__} was raised")
+            raise
+        else:
+            if scope.cancelled_caught:
+                self._settle(
+                    invite, "the Client closed" if self._closing else "its deadline passed"
+                )
+        finally:
+            del self._sends[key]
+            self._posting.discard(key)
+            if not self._sends and self._sends_done is not None:
+                self._sends_done.set()
+
+    def _settle(self, invite: Invite, why: str) -> None:
+        if not (invite.is_waiting_to_be_taken or invite.state is InviteState.cancelling):
+            return  # it moved on (answered, decided by a notification, timed out)
+        at = self.clock.now()
+        if invite.invite_id in self._posting:
+            reason = f"{why} while the POST was in flight: outcome unknown"
+            invite.outcome_unknown(reason, at=at)
+            self._recorded(invite, "outcome_unknown", reason, at=at)
+        else:
+            reason = f"{why} before the POST was sent"
+            invite.send_failed(reason, at=at)
+            self._recorded(invite, "send_failed", reason, at=at)
+        logger.info("invite %s: %s", invite.invite_id, reason, extra=_log_ids(invite))
+        self._moved(invite)
+
+    async def _abandon_sends(self) -> None:
+        """Cut every send in progress short, and wait until each has settled its invite."""
+        if not self._sends:
+            return
+        self._sends_done = anyio.Event()
+        for scope, _ in self._sends.values():
+            scope.cancel()
+        # The senders are other tasks, cancelled: they settle at their next step.
+        with anyio.move_on_after(5.0, shield=True):
+            await self._sends_done.wait()
+        self._sends_done = None
 
     async def _send(self, invite: Invite) -> None:
         """Perform what the core's :class:`~callflow._core._retry.Sending` asks, until it stops."""
@@ -354,9 +462,11 @@ class Client:
                 action.attempt,
                 extra=_log_ids(invite),
             )
+            self._posting.add(invite.invite_id)
             try:
                 response = await http.post(url, content=content, headers=headers)
             except _NOT_SENT as exc:
+                self._posting.discard(invite.invite_id)
                 action = flow.not_sent(type(exc).__name__, at=self.clock.now())
                 if isinstance(action, Stop):
                     self._recorded(invite, "send_failed", action.reason)
@@ -365,6 +475,7 @@ class Client:
                     )
                 continue
             except httpx.TransportError as exc:
+                self._posting.discard(invite.invite_id)
                 stop = flow.lost(type(exc).__name__, at=self.clock.now())
                 self._recorded(invite, "outcome_unknown", stop.reason)
                 logger.warning(
@@ -374,6 +485,7 @@ class Client:
                     extra=_log_ids(invite),
                 )
                 return
+            self._posting.discard(invite.invite_id)
             now = self.clock.now()
             action = flow.answered(
                 response.status_code,
@@ -675,6 +787,9 @@ class Client:
             if content_type is not None and "json" not in content_type.lower():
                 raise NotificationError(f"content type {content_type!r} is not JSON")
         notifications = parse_notifications(body)
+        lock = self._applying
+        if len(notifications) > 1 or (lock is not None and lock.locked()):
+            return await self._receive_in_parts(notifications)
         receipt = self.switchboard.receive(notifications, at=self.clock.now())
         self._after(receipt)
         # An invite may have moved to a state with a nearer deadline, or a notification
@@ -682,6 +797,29 @@ class Client:
         self._arm(self.switchboard.next_deadline())
         await anyio.lowlevel.checkpoint()
         return receipt
+
+    async def _receive_in_parts(self, notifications: Sequence[CommsNotification]) -> Receipt:
+        """Apply a body part by part, yielding between parts; bodies keep arrival order.
+
+        Shielded: once a body is taken, all of it is applied even if the webhook's request
+        is cancelled meanwhile.
+        """
+        if self._applying is None:
+            self._applying = anyio.Lock()
+        parts: list[Receipt] = []
+        with anyio.CancelScope(shield=True):
+            async with self._applying:
+                for part in self.switchboard.receive_in_parts(
+                    notifications, work_per_part=self.work_per_part
+                ):
+                    self._after(part)
+                    self._arm(self.switchboard.next_deadline())
+                    parts.append(part)
+                    await anyio.lowlevel.checkpoint()
+        return Receipt(
+            tuple(d for p in parts for d in p.deliveries),
+            tuple(i for p in parts for i in p.timed_out),
+        )
 
     # -- what follows a change --------------------------------------------------------------
 
@@ -714,7 +852,12 @@ class Client:
                         extra=_log_ids(delivery.notification),
                     )
                 if self.on_unmatched is not None:
-                    self._call(delivery.notification.call_id, self.on_unmatched, (delivery,))
+                    self._call(
+                        delivery.notification.call_id,
+                        "on_unmatched",
+                        self.on_unmatched,
+                        (delivery,),
+                    )
                 if invite is not None and (heard := self._late_listeners.get(invite.invite_id)):
                     heard(delivery)
         if self.on_roster is not None:
@@ -729,7 +872,7 @@ class Client:
                     if handle is not None and delivery.outcome is DeliveryOutcome.applied:
                         found.append(handle)
             for key, n in notes.items():
-                self._call(n.call_id, self.on_roster, (n, tuple(rosters[key])))
+                self._call(n.call_id, "on_roster", self.on_roster, (n, tuple(rosters[key])))
         for invite in receipt.timed_out:
             self._changed(invite)
         # A cancelling invite may now know a participant id (a roster), or have just
@@ -751,6 +894,8 @@ class Client:
         Each step is reported once, whatever moved it: a notification that beat the
         POST's answer, or one body that moved the invite twice.
         """
+        if self._sends and (invite.is_finished or invite.state is InviteState.cancelling):
+            self._end_send(invite)
         handle = self._handles.get(invite.invite_id)
         if handle is None:
             return
@@ -760,7 +905,7 @@ class Client:
         if self.on_state is not None:
             for step in new:
                 if not step.ignored and step.dest is not step.source:
-                    self._call(invite.call_id, self.on_state, (handle, step))
+                    self._call(invite.call_id, "on_state", self.on_state, (handle, step))
         if any(step.dest.is_terminal and not step.ignored for step in new):
             logger.info(
                 "invite %s (operation %s): %s%s",
@@ -774,16 +919,75 @@ class Client:
             self._arm(self._finished[0][0])
         handle.notify()
 
+    def _end_send(self, invite: Invite) -> None:
+        """The invite finished or is cancelling while its send goes on: end the send.
+
+        Not yet posted (a token request, a back-off), the send is abandoned at once: the
+        invite never reached the service. A POST in flight of a cancelling invite goes on:
+        its answer names the participant the DELETE needs, and the ``cancelling`` deadline
+        bounds it. A finished invite's POST may still answer (the late answer is kept in
+        the history) until the deadline the send started under.
+        """
+        sending = self._sends.get(invite.invite_id)
+        if sending is None:
+            return
+        scope, deadline = sending
+        if invite.invite_id not in self._posting or deadline is None:
+            scope.cancel()
+            return
+        if not invite.is_finished:
+            return
+        wait = deadline - self.clock.now()
+        if wait <= 0:
+            scope.cancel()
+        elif self._tg is not None:
+            self._tg.start_soon(self._cancel_after, scope, wait, name="callflow send deadline")
+
+    async def _cancel_after(self, scope: anyio.CancelScope, seconds: float) -> None:
+        await self.clock.sleep(seconds)
+        scope.cancel()  # a no-op once the send is over
+
     # -- callbacks: one ordered lane per call ---------------------------------------------
 
-    def _call(self, lane: str | None, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    def _call(
+        self, lane: str | None, name: str, fn: Callable[..., Any], args: tuple[Any, ...]
+    ) -> None:
+        if self._tg is None or self._callbacks_pending >= self.callback_limit:
+            self._drop(name)
+            return
+        self._callbacks_pending += 1
         key = lane or ""
         queue = self._lanes.get(key)
         if queue is not None:
             queue.append((fn, args))
             return
         self._lanes[key] = collections.deque([(fn, args)])
-        self._task_group().start_soon(self._run_lane, key, name=f"callflow lane {key}")
+        self._tg.start_soon(self._run_lane, key, name=f"callflow lane {key}")
+
+    def _drop(self, name: str) -> None:
+        """Count a callback call not made; log when dropping starts (and, later, ends)."""
+        self.callbacks_dropped[name] += 1
+        if self._tg is None:
+            logger.warning("%s not called: the Client is closed", name)
+            return
+        if not self._dropping:
+            logger.warning(
+                "callback queue full (%d waiting): dropping %s calls until it drains "
+                "(counted in Client.callbacks_dropped)",
+                self._callbacks_pending,
+                name,
+            )
+        self._dropping += 1
+
+    def _callback_done(self) -> None:
+        self._callbacks_pending -= 1
+        if self._dropping and self._callbacks_pending <= self.callback_limit // 2:
+            logger.warning(
+                "callback queue drained to %d waiting; %d calls were dropped while full",
+                self._callbacks_pending,
+                self._dropping,
+            )
+            self._dropping = 0
 
     async def _run_lane(self, key: str) -> None:
         queue = self._lanes[key]
@@ -798,8 +1002,11 @@ class Client:
                     name = getattr(fn, "__qualname__", repr(fn))
                     self.callback_errors.append((name, exc))
                     logger.exception("callback %s raised; the invite is unaffected", name)
+                finally:
+                    self._callback_done()
                 await anyio.lowlevel.checkpoint()
         finally:
+            self._callbacks_pending -= len(queue)  # cancelled: what waited is not run
             del self._lanes[key]
 
     # -- deadlines ------------------------------------------------------------------------

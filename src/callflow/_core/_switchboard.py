@@ -42,7 +42,7 @@ import attrs
 from .._exceptions import ConfigurationError, InviteError, NotificationError
 from ._invite import Invite
 from ._machine import DEADLINES, InviteState
-from ._models import OperationStatus, type_name
+from ._models import type_name
 from ._notifications import CommsNotification, NotificationKind, parse_notifications
 from ._records import Outcome
 from ._strenum import StrEnum
@@ -164,7 +164,15 @@ _OUTCOMES: Final = {
     Outcome.late: DeliveryOutcome.late,
 }
 
+# Enum members read on the hot path, bound once: on Python 3.11 every attribute read
+# through an enum class goes through EnumType's __getattr__ hook, ~10x a global's cost.
+_KIND_OPERATION: Final = NotificationKind.operation
+_KIND_UNRECOGNISED: Final = NotificationKind.unrecognised
+_NOT_MINE: Final = Outcome.not_mine
+
 _Key = tuple[str, str]
+#: Indexes are copied smaller only once they have held at least this many invites.
+_SHRINK_FROM: Final = 256
 _MOVES: Final = {(a, b): f"{a.value} -> {b.value}" for a in InviteState for b in InviteState}
 
 
@@ -203,23 +211,6 @@ def _parsed(body: object) -> Sequence[CommsNotification]:
         "expected a commsNotifications body (bytes, text or a mapping) or a sequence of "
         f"CommsNotification, got {type_name(body)}"
     )
-
-
-def _build_nested(n: CommsNotification) -> None:
-    """Build the lazy models an invite may read from ``n``; a malformed one raises here.
-
-    :meth:`Invite.offer` reads an operation's model when it failed or carries a resultInfo,
-    and a roster's entries when it is a moved participant's source meeting. Built before
-    routing, a malformed body applies nothing (as :meth:`Switchboard.receive` promises) and
-    a backlogged notification cannot make a later ``add`` raise halfway.
-    """
-    if n.kind is NotificationKind.operation:
-        if n.status is OperationStatus.failed or n.has_result_info:
-            _ = n.operation
-    elif n.kind is NotificationKind.roster:
-        _ = n.participants
-    elif n.kind is NotificationKind.call_ended:
-        _ = n.call
 
 
 class Switchboard:
@@ -266,6 +257,7 @@ class Switchboard:
         self._released: OrderedDict[_Key, None] = OrderedDict()
         self._remember = remember_released
         self._own_deadlines: dict[str, Deadlines] = {}
+        self._peak = _SHRINK_FROM  # the most invites held since the indexes were last copied
 
     def _now(self, at: float | None) -> float:
         """The time of a call: ``at``, else the clock, else the latest time told."""
@@ -277,7 +269,12 @@ class Switchboard:
     # -- invites ------------------------------------------------------------------------
 
     def add(
-        self, invite: Invite, *, at: float | None = None, deadlines: Deadlines | None = None
+        self,
+        invite: Invite,
+        *,
+        at: float | None = None,
+        deadlines: Deadlines | None = None,
+        before_post: bool = False,
     ) -> Receipt:
         """Hold ``invite`` and deliver any backlogged notifications that concern it.
 
@@ -285,6 +282,11 @@ class Switchboard:
             invite: the invite.
             at: the time now; the ``clock`` is read when None.
             deadlines: this invite's own deadlines, instead of the switchboard's.
+            before_post: the invite's POST has not left yet (the Client registers every
+                invite before sending it). Then nothing waiting in the backlog can be
+                news about it: the service reports on an operation only after the POST
+                that started it. The backlog entries for its keys leave the backlog as
+                ``unmatched`` (older than its POST) instead of being applied to it.
 
         Raises:
             InviteError: another in-flight invite already has this clientContext.
@@ -303,6 +305,8 @@ class Switchboard:
             self.release(held)
         now = self._now(at)
         self._by_context[context] = invite
+        if len(self._by_context) > self._peak:
+            self._peak = len(self._by_context)
         if deadlines is not None:
             self._own_deadlines[context] = deadlines
         if invite.operation_id:
@@ -312,6 +316,8 @@ class Switchboard:
         self._schedule(invite, now)
         if not self._backlog:
             return _EMPTY
+        if before_post:
+            return self._drop_stale(invite)
         return self._claim_backlog(invite, now)
 
     def get(self, client_context: str) -> Invite | None:
@@ -351,6 +357,21 @@ class Switchboard:
             self._released.move_to_end(key)
         while len(self._released) > self._remember:
             self._released.popitem(last=False)
+        held_now = len(self._by_context)
+        if held_now * 4 <= self._peak:
+            self._shrink(held_now)
+
+    def _shrink(self, held_now: int) -> None:
+        """Give back the memory of indexes that shrank to a quarter of their peak.
+
+        A dict keeps its table's size when entries leave, so after a burst of 100,000
+        invites is released the indexes would hold megabytes for nothing. Copying them
+        (order kept) when they are a quarter of their peak costs O(1) per release, amortised.
+        """
+        self._by_context = dict(self._by_context)
+        self._by_operation = dict(self._by_operation)
+        self._deadline = dict(self._deadline)
+        self._peak = max(held_now, _SHRINK_FROM)
 
     def release_finished(self) -> tuple[Invite, ...]:
         """Release every finished invite; returns them."""
@@ -386,7 +407,7 @@ class Switchboard:
         else:
             notifications = _parsed(body)
         for n in notifications:
-            _build_nested(n)
+            n.build_models()  # the one rule; a malformed body raises before any is routed
         now = self._now(at)
         deliveries: list[Delivery] = []
         for n in notifications:
@@ -396,9 +417,58 @@ class Switchboard:
             receipt = receipt + self._age_backlog(now)
         return receipt
 
+    def receive_in_parts(
+        self,
+        notifications: Sequence[CommsNotification],
+        *,
+        work_per_part: int,
+        at: float | None = None,
+    ) -> Iterator[Receipt]:
+        """Route notifications like :meth:`receive`, one bounded part at a time.
+
+        The work of a notification is how many invites it is offered to (a roster goes to
+        every invite on its call). Each part does at most ``work_per_part`` of it (a
+        notification that alone does more is a part of its own), so an engine that yields
+        to its event loop between parts is never blocked for a whole big body. Parts are
+        routed when asked for, each at its own time (``at``, else the clock's).
+
+        Args:
+            notifications: parsed notifications, in arrival order.
+            work_per_part: the most (invite, notification) offers in one part.
+            at: the time of arrival; the ``clock`` is read per part when None.
+
+        Yields:
+            A :class:`Receipt` per part; the last one includes what left the backlog.
+
+        Raises:
+            NotificationError: a notification is malformed; nothing was applied.
+
+        """
+        for n in notifications:
+            n.build_models()
+        deliveries: list[Delivery] = []
+        work = 0
+        now = self._now(at)
+        for n in notifications:
+            cost = self._fan_out(n)
+            if work and work + cost > work_per_part:
+                yield Receipt(tuple(deliveries))
+                deliveries, work = [], 0
+                now = self._now(at)
+            self._route(n, now, deliveries)
+            work += cost
+        receipt = Receipt(tuple(deliveries))
+        yield receipt + self._age_backlog(now) if self._backlog else receipt
+
+    def _fan_out(self, n: CommsNotification) -> int:
+        """How many invites ``n`` will be offered to (at least 1: routing it is work)."""
+        if n.kind is NotificationKind.operation or not n.call_id:
+            return 1
+        return max(1, len(self._by_call.get(n.call_id, ())))
+
     def _route(self, n: CommsNotification, now: float, out: list[Delivery]) -> None:
         kind = n.kind
-        if kind is NotificationKind.unrecognised:
+        if kind is _KIND_UNRECOGNISED:
             out.append(
                 Delivery(
                     notification=n,
@@ -407,7 +477,7 @@ class Switchboard:
                 )
             )
             return
-        if kind is NotificationKind.operation:
+        if kind is _KIND_OPERATION:
             invite = None
             if n.operation_id:
                 invite = self._by_operation.get(n.operation_id)
@@ -421,7 +491,7 @@ class Switchboard:
         matched = False
         for invite in candidates:
             outcome = self._offer(invite, n, now, out)
-            matched = matched or outcome is not Outcome.not_mine
+            matched = matched or outcome is not _NOT_MINE
         if matched:
             return
         if kind is NotificationKind.call_updated:
@@ -451,7 +521,7 @@ class Switchboard:
         before = invite.state
         known_operation = invite.operation_id
         outcome = invite.offer(n, at=now)
-        if outcome is Outcome.not_mine:
+        if outcome is _NOT_MINE:
             return outcome
         if known_operation is None and invite.operation_id:
             self._by_operation.setdefault(invite.operation_id, invite)
@@ -621,15 +691,36 @@ class Switchboard:
             )
         return Receipt(tuple(out)) if out else _EMPTY
 
-    def _claim_backlog(self, invite: Invite, now: float) -> Receipt:
+    def _waiting_for(self, invite: Invite) -> list[_Waiting]:
+        """The backlog entries under any of the invite's keys, in arrival order."""
         keys: list[_Key] = [("cc", invite.client_context)]
         if invite.operation_id:
             keys.append(("op", invite.operation_id))
         keys.extend(("call", c) for c in self._calls_of(invite))
-        waiting = sorted(
+        return sorted(
             {w.seq: w for k in keys for w in self._backlog_index.get(k, {}).values()}.values(),
             key=lambda w: w.seq,
         )
+
+    def _drop_stale(self, invite: Invite) -> Receipt:
+        out = []
+        for entry in self._waiting_for(invite):
+            del self._backlog[entry.seq]
+            self._forget(entry)
+            out.append(
+                Delivery(
+                    notification=entry.notification,
+                    outcome=DeliveryOutcome.unmatched,
+                    reason=(
+                        f"it arrived before invite {invite.invite_id} was registered, so "
+                        "before its POST: it is not news about that invite"
+                    ),
+                )
+            )
+        return Receipt(tuple(out)) if out else _EMPTY
+
+    def _claim_backlog(self, invite: Invite, now: float) -> Receipt:
+        waiting = self._waiting_for(invite)
         out: list[Delivery] = []
         for entry in waiting:
             if self._offer(invite, entry.notification, now, out) is not Outcome.not_mine:

@@ -655,17 +655,15 @@ class FakeGraph:
             participant_ids=[self._random_id(self._participant_rng) for _ in participants],
         )
         self.operations[op_id] = operation
-        for participant, participant_id in zip(
-            participants, operation.participant_ids, strict=True
-        ):
+        answers = [self._answer_for(p) for p in participants]
+        for answer, participant_id in zip(answers, operation.participant_ids, strict=True):
             assert participant_id is not None
-            answer = self._answer_for(participant)
             joins = at + answer.after if isinstance(answer, Accepts) else None
             ends = None if joins is not None else at + self._ends_after(answer)
             self._legs[(call_id, participant_id)] = _Leg(
                 operation_id=op_id, joins_at=joins, ends_at=ends
             )
-        plan, before = _disturb(self._plan(operation), self._next_notification_faults())
+        plan, before = _disturb(self._plan(operation, answers), self._next_notification_faults())
         outgoing = [
             Outgoing(
                 label=label,
@@ -689,6 +687,8 @@ class FakeGraph:
         return answer.after if isinstance(answer, Declines) else self.ring_timeout
 
     def _answer_for(self, participant: Mapping[str, Any]) -> Answer:
+        if not self._scripts:
+            return self.default_answer
         for identity_id in sorted(_ids(participant)):
             answer = self._scripts.get(identity_id)
             if answer is not None:
@@ -696,10 +696,14 @@ class FakeGraph:
                 return answer
         return self.default_answer
 
-    def _plan(self, op: Operation) -> _Plan:
-        """What the service sends for ``op``: (seconds after taking it, label, body)."""
+    def _plan(self, op: Operation, answers: list[Answer]) -> _Plan:
+        """What the service sends for ``op``, whose participants answer as ``answers``.
+
+        Returns:
+            ``(seconds after taking it, label, body)`` for each notification.
+
+        """
         quirks = self.quirks
-        answers = [self._answer_for(p) for p in op.participants]
         refusal = next((a for a in answers if not isinstance(a, Accepts)), None)
         if refusal is not None:
             when = self._ends_after(refusal)
