@@ -424,7 +424,7 @@ class Switchboard:
         work_per_part: int,
         at: float | None = None,
     ) -> Iterator[Receipt]:
-        """Route notifications like :meth:`receive`, one bounded part at a time.
+        """Route notifications like :meth:`receive`, one bounded part after another.
 
         The work of a notification is how many invites it is offered to (a roster goes to
         every invite on its call). Each part does at most ``work_per_part`` of it (a
