@@ -546,7 +546,7 @@ def _respond(invite: Invite, spec: dict[int, Example]) -> Any:
 
 
 def _reject(invite: Invite, spec: dict[int, Example]) -> Any:
-    return invite.receive_response(503, {}, None, at=5.0)
+    return invite.receive_response(404, {}, None, at=5.0)
 
 
 def _notify(invite: Invite, spec: dict[int, Example]) -> Any:
@@ -783,7 +783,6 @@ def _moved(spec: dict[int, Example]) -> Invite:
 def _unknown(spec: dict[int, Example]) -> Invite:
     invite = _requested(spec)
     invite.outcome_unknown("HTTP 504", at=1.0)
-    invite.deadline = 91.0
     return invite
 
 

@@ -11,8 +11,11 @@ import pytest
 from transitions import Machine, MachineError
 
 from callflow import Invite, InviteKind, InviteState, Trigger
+from callflow._core import _machine
 from callflow._core._machine import (
     CONDITIONS,
+    EFFECTS,
+    FAILURE_REASONS,
     MACHINES,
     TABLES,
     TERMINAL_STATES,
@@ -103,9 +106,8 @@ def test_the_compiled_table_agrees_with_the_transitions_machine(
 def test_an_invite_moves_as_the_transitions_machine_says(
     kind: InviteKind, state: InviteState, trigger: Trigger, gone: bool
 ) -> None:
-    invite = Invite("c1", [_participant_of(kind)], client_context="cc")
-    invite.state = state
-    invite._original_gone = gone
+    record = Invite("c1", [_participant_of(kind)], client_context="cc").to_dict()
+    invite = Invite.from_dict({**record, "state": state.value, "original_already_gone": gone})
     expected = what_transitions_does(kind, state, trigger, gone)
 
     invite._fire(trigger, "test", 0.0)
@@ -255,5 +257,53 @@ def test_compile_table_refuses_what_the_runtime_cannot_evaluate(
         compile_table(machine)
 
 
-def test_the_one_condition_is_an_attribute_of_the_invite() -> None:
-    assert all(isinstance(getattr(Invite, name), property) for name in CONDITIONS)
+@pytest.mark.parametrize(("trigger", "fact"), list(EFFECTS.items()))
+def test_a_transition_records_its_declared_effect_as_a_fact_of_the_invite(
+    trigger: Trigger, fact: str
+) -> None:
+    invite = Invite("c1", [_participant_of(InviteKind.replace_p2p)], client_context="cc")
+
+    invite._fire(trigger, "test", 0.0)
+
+    assert (True, frozenset({fact})) == (fact in CONDITIONS, invite.facts)
+
+
+def test_a_timeout_after_a_lost_answer_fails_with_the_declared_reason() -> None:
+    invite = Invite("c1", [_participant_of(InviteKind.invite)], client_context="cc")
+    invite.outcome_unknown("HTTP 503", at=0.0)
+
+    invite.time_out(at=90.0)
+
+    assert invite.failure is not None
+    assert FAILURE_REASONS[(Trigger.timed_out, InviteState.requested)][0] == (
+        "answer_lost",
+        invite.failure.reason.value,
+    )
+
+
+def test_a_non_terminal_state_without_a_deadline_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    without = {s: v for s, v in _machine.DEADLINES.items() if s is not InviteState.running}
+    monkeypatch.setattr(_machine, "DEADLINES", without)
+
+    with pytest.raises(ValueError, match="state running is not terminal and has no deadline"):
+        _machine._check_declaration()
+
+
+def test_a_transition_into_failed_without_a_declared_reason_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reasons = dict(_machine.FAILURE_REASONS)
+    del reasons[(Trigger.call_ended, InviteState.running)]
+    monkeypatch.setattr(_machine, "FAILURE_REASONS", reasons)
+
+    with pytest.raises(ValueError, match="call_ended from running fails with no reason"):
+        _machine._check_declaration()
+
+
+def test_each_kinds_states_are_those_its_transitions_name() -> None:
+    drawn = {kind: states_of(kind) for kind in InviteKind}
+
+    assert [4, 5, 5] == [len(drawn[kind]) for kind in InviteKind]
+    assert InviteState.tearing_down_original not in drawn[InviteKind.invite]

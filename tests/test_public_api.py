@@ -13,11 +13,13 @@ import callflow
 
 
 def public_names() -> list[str]:
-    """Every public name ``callflow/__init__`` binds (submodules are namespaces, not names)."""
+    """Every public name ``callflow`` offers (submodules are namespaces, not names)."""
     return [
         name
-        for name, value in vars(callflow).items()
-        if not name.startswith("_") and not isinstance(value, ModuleType)
+        for name in dir(callflow)
+        if not name.startswith("_")
+        and name not in {"annotations", "importlib", "TYPE_CHECKING", "Any"}
+        and not isinstance(getattr(callflow, name), ModuleType)
     ]
 
 

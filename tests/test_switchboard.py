@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from callflow import (
+    ConfigurationError,
     Deadlines,
     DeliveryOutcome,
     FailureReason,
@@ -461,7 +462,7 @@ def test_next_deadline_is_the_requested_deadline_after_add(spec: dict[int, Examp
 
     board.add(invite, at=10.0)
 
-    assert (15.0, 15.0) == (board.next_deadline(), invite.deadline)
+    assert (15.0, 15.0) == (board.next_deadline(), board.deadline_of(invite))
 
 
 def test_a_state_change_restarts_the_deadline(spec: dict[int, Example]) -> None:
@@ -540,7 +541,7 @@ def test_an_invite_in_tearing_down_original_times_out_on_its_deadline(
 @pytest.mark.parametrize("field", ["requested", "running", "tearing_down_original"])
 @pytest.mark.parametrize("seconds", [0.0, -1.0])
 def test_deadlines_must_be_positive(field: str, seconds: float) -> None:
-    with pytest.raises(InviteError, match=f"Deadlines.{field}: must be a positive number"):
+    with pytest.raises(ConfigurationError, match=f"Deadlines.{field}: must be a positive number"):
         Deadlines(**{field: seconds})
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import collections
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Final
@@ -41,14 +42,14 @@ import httpx
 
 from ._clock import Clock, SystemClock
 from ._core._invite import Invite
-from ._core._machine import InviteState
 from ._core._models import InvitationParticipantInfo
 from ._core._notifications import CommsNotification, NotificationKind, parse_notifications
 from ._core._records import Step
-from ._core._retry import RetryPolicy
+from ._core._retry import RetryPolicy, Send, Sending, Stop
 from ._core._switchboard import Deadlines, Delivery, DeliveryOutcome, Receipt, Switchboard
 from ._exceptions import CallflowError, NotificationError
 from ._handle import InviteHandle
+from ._ids import new_id
 from ._tasks import start_background, stop_background
 from ._tokens import TokenSource, resolve_token
 from ._trace import RECORDED_HEADERS, Recorder
@@ -67,11 +68,6 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.
 _UNHEARD: Final = frozenset(
     {DeliveryOutcome.unmatched, DeliveryOutcome.unrecognised, DeliveryOutcome.late}
 )
-
-
-def _waiting(invite: Invite) -> bool:
-    """True while the invite still waits for the service to take it."""
-    return invite.state is InviteState.requested
 
 
 class Client:
@@ -174,9 +170,7 @@ class Client:
             await stop_background(tg)
         finally:
             for handle in self._handles.values():
-                if not handle.invite.is_finished:
-                    handle._closed = True
-                handle._notify()
+                handle.close()
                 if self.recorder is not None:
                     self._record_result(handle.invite)
             self._handles.clear()
@@ -222,15 +216,20 @@ class Client:
 
         """
         self._task_group()
-        invite = Invite(call_id, participants, client_context=client_context)
+        invite = Invite(
+            call_id,
+            participants,
+            client_context=new_id() if client_context is None else client_context,
+            invite_id=new_id(),
+        )
         own = (
             None
             if timeout is None
             else Deadlines(requested=timeout, running=timeout, tearing_down_original=timeout)
         )
         receipt = self.switchboard.add(invite, at=self.clock.now(), deadlines=own)
-        handle = InviteHandle(self, invite)
-        self._handles[invite.client_context] = handle
+        handle = InviteHandle(invite)
+        self._handles[invite.invite_id] = handle
         if self.recorder is not None:
             self._record(
                 invite,
@@ -241,112 +240,76 @@ class Client:
             )
         if receipt.deliveries:
             self._after(receipt)
-        self._arm(invite.deadline)
+        self._arm(self.switchboard.deadline_of(invite))
         await self._send(invite)
         self.switchboard.note_response(invite, at=self.clock.now())
         self._changed(invite)
-        self._arm(invite.deadline)
+        self._arm(self.switchboard.deadline_of(invite))
         return handle
 
     async def _send(self, invite: Invite) -> None:
+        """Perform what the core's :class:`~callflow._core._retry.Sending` asks, until it stops."""
         http = self._http
         assert http is not None
         request = invite.request()
         content = request.content()
         url = self._root + request.url
-        policy = self.retry
-        attempt = 0
-        debug = logger.isEnabledFor(logging.DEBUG)
-        while True:
-            attempt += 1
+        flow = Sending(invite, self.retry, self.switchboard.deadline_of(invite))
+        action = flow.start()
+        while not isinstance(action, Stop):
+            if not isinstance(action, Send):
+                logger.info(
+                    "invite %s: %s; retrying in %.2fs",
+                    invite.invite_id,
+                    action.reason,
+                    action.seconds,
+                )
+                await self.clock.sleep(action.seconds)
+                action = flow.resume(at=self.clock.now())
+                continue
+            now = self.clock.now()
             try:
                 token = await resolve_token(self._token)
             except Exception as exc:
-                self._send_failed(invite, f"the token provider raised {type(exc).__name__}")
+                stop = flow.cannot_send(
+                    f"the token provider raised {type(exc).__name__}", at=self.clock.now()
+                )
+                self._recorded(invite, "send_failed", stop.reason)
                 return
             headers = {"Content-Type": "application/json"}
             if token is not None:
                 headers["Authorization"] = "Bearer " + token
-            if debug:
-                logger.debug("invite %s: POST %s (attempt %d)", invite.client_context, url, attempt)
+            logger.debug("invite %s: POST %s (attempt %d)", invite.invite_id, url, action.attempt)
             try:
                 response = await http.post(url, content=content, headers=headers)
             except _NOT_SENT as exc:
-                delay = policy.delay(attempt, None)
-                if delay is None or not self._can_wait(invite, delay):
-                    self._send_failed(
-                        invite,
-                        f"could not send the POST after {attempt} attempt(s): {type(exc).__name__}",
-                    )
-                    logger.warning("invite %s: unreachable (%s)", invite.client_context, exc)
-                    return
-                logger.info(
-                    "invite %s: %s before sending; retrying in %.2fs",
-                    invite.client_context,
-                    type(exc).__name__,
-                    delay,
-                )
-                await self.clock.sleep(delay)
+                action = flow.not_sent(type(exc).__name__, at=self.clock.now())
+                if isinstance(action, Stop):
+                    self._recorded(invite, "send_failed", action.reason)
+                    logger.warning("invite %s: unreachable (%s)", invite.invite_id, exc)
                 continue
             except httpx.TransportError as exc:
-                self._outcome_unknown(
-                    invite, f"{type(exc).__name__} after the POST was sent: outcome unknown"
-                )
-                logger.warning(
-                    "invite %s: %s after sending; waiting for a notification, not re-sending",
-                    invite.client_context,
-                    type(exc).__name__,
-                )
-                return
-            status = response.status_code
-            if status in policy.retry_statuses and invite.state is InviteState.requested:
-                delay = policy.delay(attempt, response.headers.get("retry-after"))
-                if delay is not None and self._can_wait(invite, delay):
-                    logger.info(
-                        "invite %s: HTTP %d; retrying in %.2fs",
-                        invite.client_context,
-                        status,
-                        delay,
-                    )
-                    await self.clock.sleep(delay)
-                    if _waiting(invite):
-                        continue
-                    return
-            elif status in policy.unknown_statuses:
-                self._outcome_unknown(
-                    invite, f"HTTP {status} after the POST was sent: outcome unknown"
-                )
-                logger.warning(
-                    "invite %s: HTTP %d; outcome unknown, waiting for a notification",
-                    invite.client_context,
-                    status,
-                )
+                stop = flow.lost(type(exc).__name__, at=self.clock.now())
+                self._recorded(invite, "outcome_unknown", stop.reason)
+                logger.warning("invite %s: %s; not re-sending", invite.invite_id, stop.reason)
                 return
             now = self.clock.now()
-            invite.receive_response(status, response.headers, response.content, at=now)
-            if self.recorder is not None:
+            action = flow.answered(
+                response.status_code,
+                response.headers,
+                response.content,
+                at=now,
+                wall=time.time(),
+            )
+            if isinstance(action, Stop) and self.recorder is not None:
                 self._record_response(invite, response, now)
-            if debug:
-                logger.debug(
-                    "invite %s (operation %s): HTTP %d -> %s",
-                    invite.client_context,
-                    invite.operation_id,
-                    status,
-                    invite.state,
-                )
-            return
+            logger.debug("invite %s: %s", invite.invite_id, action)
 
-    def _send_failed(self, invite: Invite, reason: str) -> None:
-        now = self.clock.now()
-        invite.send_failed(reason, at=now)
+    def _recorded(
+        self, invite: Invite, type_: str, reason: str, *, at: float | None = None
+    ) -> None:
         if self.recorder is not None:
-            self._record(invite, "send_failed", reason=reason, at=now)
-
-    def _outcome_unknown(self, invite: Invite, reason: str) -> None:
-        now = self.clock.now()
-        invite.outcome_unknown(reason, at=now)
-        if self.recorder is not None:
-            self._record(invite, "outcome_unknown", reason=reason, at=now)
+            self._record(invite, type_, reason=reason, at=at)
 
     # -- recording --------------------------------------------------------------------------
 
@@ -358,6 +321,7 @@ class Client:
         event = {
             "type": type_,
             "client_context": invite.client_context,
+            "invite_id": invite.invite_id,
             "at": self.clock.now() if at is None else at,
             **fields,
         }
@@ -383,10 +347,6 @@ class Client:
             state=invite.state.value,
             history=[s.to_dict() for s in invite.history],
         )
-
-    def _can_wait(self, invite: Invite, delay: float) -> bool:
-        deadline = invite.deadline
-        return deadline is None or self.clock.now() + delay < deadline
 
     # -- notifications ----------------------------------------------------------------------
 
@@ -475,7 +435,7 @@ class Client:
             self._changed(invite)
 
     def _handle_of(self, invite: Invite | None) -> InviteHandle | None:
-        return None if invite is None else self._handles.get(invite.client_context)
+        return None if invite is None else self._handles.get(invite.invite_id)
 
     def _changed(self, invite: Invite) -> None:
         """Report the steps the invite took since last time, and wake its waiters.
@@ -483,14 +443,12 @@ class Client:
         Each step is reported once, whatever moved it: a notification that beat the
         POST's answer, or one body that moved the invite twice.
         """
-        handle = self._handles.get(invite.client_context)
+        handle = self._handles.get(invite.invite_id)
         if handle is None:
             return
-        steps = invite._steps
-        new = steps[handle._reported :]
+        new = handle.take_new_steps()
         if not new:
             return
-        handle._reported = len(steps)
         if self.on_state is not None:
             for step in new:
                 if not step.ignored and step.dest is not step.source:
@@ -505,7 +463,7 @@ class Client:
             )
             self._finished.append((self.clock.now() + self.release_after, invite))
             self._arm(self._finished[0][0])
-        handle._notify()
+        handle.notify()
 
     # -- callbacks: one ordered lane per call ---------------------------------------------
 
@@ -559,7 +517,7 @@ class Client:
             while finished and finished[0][0] <= now:
                 _, invite = finished.popleft()
                 board.release(invite)
-                self._handles.pop(invite.client_context, None)
+                self._handles.pop(invite.invite_id, None)
                 if self.recorder is not None:
                     self._record_result(invite)
             candidates = [

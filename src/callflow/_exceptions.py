@@ -3,6 +3,8 @@
 ::
 
     CallflowError
+    ├── ConfigurationError (ValueError) a setting callflow was configured with is invalid
+    │                                   (a RetryPolicy, Deadlines, a Switchboard's limits)
     ├── InviteError (ValueError)        the caller asked for an invite Graph would refuse
     │                                   or callflow cannot track (checked before anything is sent)
     ├── NotificationError (ValueError)  a webhook body or Graph JSON that is malformed;
@@ -11,8 +13,9 @@
     └── InviteFailed                    an invite ended in ``failed`` on the service side
                                         (or timed out, or its outcome is unknown)
 
-Errors from libraries underneath (``transitions.MachineError``, ``json.JSONDecodeError``,
-``UnicodeDecodeError``) are translated here, at the boundary, never leaked.
+Errors from libraries underneath (``json.JSONDecodeError``, ``UnicodeDecodeError``) are
+translated at the boundary, never leaked. This module imports neither anyio nor httpx: the
+sans-I/O core raises these too.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CallflowError",
+    "ConfigurationError",
     "InviteError",
     "NotificationError",
     "WebhookAuthError",
@@ -34,6 +38,10 @@ __all__ = [
 
 class CallflowError(Exception):
     """The root of every exception callflow raises on purpose."""
+
+
+class ConfigurationError(CallflowError, ValueError):
+    """A configuration value that is invalid (not a bad request: nothing was asked yet)."""
 
 
 class InviteError(CallflowError, ValueError):

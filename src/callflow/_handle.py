@@ -9,16 +9,16 @@ invite moves: :meth:`InviteHandle.wait` and ``async for step in handle`` re-read
 invite after every wake-up, so a waiter that missed several changes still sees them
 all, in order.
 
-The Client drives the handle through three private members: ``_notify`` wakes the
-waiters, ``_reported`` counts the steps already passed to ``on_state``, and ``_closed``
-is set when the Client closes with the invite unfinished, so that a waiter raises
+The Client drives the handle through three methods: :meth:`~InviteHandle.notify` wakes
+the waiters, :meth:`~InviteHandle.take_new_steps` hands out each step once (for
+``on_state``), and :meth:`~InviteHandle.close` marks the handle closed when the Client
+closes with the invite unfinished, so that a waiter raises
 :class:`~callflow.CallflowError` instead of waiting for ever.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 
 import anyio
 
@@ -26,9 +26,6 @@ from ._core._invite import Invite
 from ._core._machine import InviteState
 from ._core._records import Failure, Step
 from ._exceptions import CallflowError, InviteFailed
-
-if TYPE_CHECKING:
-    from ._client import Client
 
 __all__ = ["InviteHandle"]
 
@@ -40,10 +37,9 @@ class InviteHandle:
     as it happens (from the first, so none is missed).
     """
 
-    __slots__ = ("_changed", "_client", "_closed", "_reported", "invite")
+    __slots__ = ("_changed", "_closed", "_reported", "invite")
 
-    def __init__(self, client: Client, invite: Invite) -> None:
-        self._client = client
+    def __init__(self, invite: Invite) -> None:
         self.invite = invite
         self._changed: anyio.Event | None = None
         self._closed = False
@@ -61,6 +57,11 @@ class InviteHandle:
         return self.invite.history
 
     @property
+    def invite_id(self) -> str:
+        """The invite's own id, unique per invite."""
+        return self.invite.invite_id
+
+    @property
     def client_context(self) -> str:
         """The invite's clientContext (its correlation key)."""
         return self.invite.client_context
@@ -74,6 +75,22 @@ class InviteHandle:
     def failure(self) -> Failure | None:
         """Why the invite failed, or None."""
         return self.invite.failure
+
+    def take_new_steps(self) -> list[Step]:
+        """The steps the invite took since this was last called (each is given once)."""
+        new = self.invite.steps_after(self._reported)
+        self._reported += len(new)
+        return new
+
+    def close(self) -> None:
+        """Wake the waiters for good: the Client closed (an unfinished wait raises)."""
+        if not self.invite.is_finished:
+            self._closed = True
+        self._notify()
+
+    def notify(self) -> None:
+        """Wake the waiters: the invite changed."""
+        self._notify()
 
     def _notify(self) -> None:
         event = self._changed

@@ -31,10 +31,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from ._core._invite import Invite
 from ._core._notifications import parse_notifications
 from ._core._records import Step
 from ._exceptions import CallflowError
+from ._ids import Invite
 
 __all__ = [
     "Recorder",
@@ -163,7 +163,9 @@ def replay(events: Iterable[Mapping[str, Any]]) -> Invite:
         kind = event.get("type")
         try:
             if kind == "invite":
-                invite = Invite.from_request(event["call_id"], event["request"])
+                invite = Invite.from_request(
+                    event["call_id"], event["request"], invite_id=event.get("invite_id")
+                )
             elif kind == "result":
                 recorded = [Step.from_dict(s) for s in event["history"]]
             elif invite is None:

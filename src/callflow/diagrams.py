@@ -165,7 +165,7 @@ def _readme(formats: Sequence[str], flows: Mapping[str, Sequence[Message]]) -> s
     out = [
         "# callflow diagrams",
         "",
-        "The invite state machines, drawn from their declaration in `src/callflow/_core/_machine.py`",  # noqa: E501
+        "The invite state machines, drawn from their declaration in `_core/_machine.py`",
         "by `callflow.diagrams.write_diagrams`. Do not edit these files: regenerate them",
         "(`python -m callflow.diagrams --out diagrams`). A test fails when they no longer",
         "match the code.",

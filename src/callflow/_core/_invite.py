@@ -5,7 +5,7 @@ Theory of operation
 Like h11's connection, an :class:`Invite` is fed what happened (the HTTP answer to its
 POST, notifications, a deadline passing) and answers with its state. It never sends or
 waits; :class:`callflow.Client` does that. So a unit test can step through an invite one
-input at a time.
+input after another.
 
 Each input is turned into a :class:`~callflow._core._machine.Trigger` here, and the kind's
 compiled table (:data:`callflow._core._machine.TABLES`) says where it leads; no transition is
@@ -46,13 +46,19 @@ from __future__ import annotations
 
 import json
 import re
-import time
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 from .._exceptions import InviteError, NotificationError
-from ._machine import TABLES, TERMINAL_STATES, InviteKind, InviteState, Trigger
+from ._machine import (
+    EFFECTS,
+    FAILURE_REASONS,
+    TABLES,
+    TERMINAL_STATES,
+    InviteKind,
+    InviteState,
+    Trigger,
+)
 from ._models import (
     IdentitySet,
     InvitationParticipantInfo,
@@ -63,6 +69,7 @@ from ._models import (
 )
 from ._notifications import CommsNotification, NotificationKind
 from ._records import Failure, FailureReason, HttpRequest, Outcome, Step
+from ._retry import UNKNOWN_STATUSES, _header
 
 __all__ = ["Invite", "MAX_PARTICIPANTS", "MAX_CLIENT_CONTEXT"]
 
@@ -70,6 +77,24 @@ MAX_PARTICIPANTS: Final = 5
 MAX_CLIENT_CONTEXT: Final = 256
 _OBSERVED: Final = "observed"
 _TERMINAL: Final = TERMINAL_STATES
+_I = TypeVar("_I", bound="Invite")
+
+#: :data:`~callflow._core._machine.FAILURE_REASONS` as FailureReasons (a bad name fails here).
+_REASONS: Final = {
+    key: tuple((fact, FailureReason(reason)) for fact, reason in rows)
+    for key, rows in FAILURE_REASONS.items()
+}
+_TIMEOUT_MESSAGES: Final = {
+    FailureReason.outcome_unknown: (
+        "the answer to the invite POST was lost and no notification carrying "
+        "clientContext {context} came before the deadline"
+    ),
+    FailureReason.timeout: "no outcome before the {state} deadline",
+}
+#: In tearing_down_original the operation had completed: the participant may be in both.
+_TEARDOWN_TIMEOUT: Final = (
+    "the operation completed but the {what} ({original}) was not reported gone before the deadline"
+)
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 
 
@@ -124,22 +149,6 @@ def _check(participants: Sequence[InvitationParticipantInfo], client_context: st
     return InviteKind.replace_p2p
 
 
-def _header(headers: Mapping[str, str] | Iterable[tuple[str, str]] | None, name: str) -> str | None:
-    """A header's value, case-insensitively (httpx.Headers, a dict, or pairs)."""
-    if headers is None:
-        return None
-    if isinstance(headers, Mapping):
-        value = headers.get(name)  # httpx.Headers is case-insensitive already
-        if value is not None:
-            return value
-        headers = headers.items()
-    name = name.lower()
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return None
-
-
 def _body(body: bytes | str | Mapping[str, Any] | None) -> Any:
     if body is None or isinstance(body, Mapping):
         return body
@@ -157,21 +166,27 @@ class Invite:
     Args:
         call_id: the call to invite into.
         participants: ``InvitationParticipantInfo`` objects or spec-shaped mappings.
-        client_context: the correlation key; a uuid4 when not given.
+        client_context: the correlation key, made at the edge (required here).
+        invite_id: this invite's own id, unique per invite, made at the edge (required
+            here). :class:`callflow.Invite` makes both when they are not given.
+
+    Inputs carry their time (``at=``). An input given without one happens at the time
+    of the invite's latest step (0.0 before any): the core never reads a clock.
 
     Raises:
-        InviteError: the request is invalid (see :func:`Invite.from_request`).
+        InviteError: the request is invalid (see :func:`Invite.from_request`), or an id
+            is missing.
 
     """
 
     __slots__ = (
-        "_original_gone",
+        "_facts",
         "_seen",
         "_steps",
         "call_id",
         "client_context",
-        "deadline",
         "failure",
+        "invite_id",
         "kind",
         "operation_id",
         "participants",
@@ -184,12 +199,11 @@ class Invite:
     state: InviteState
     call_id: str
     client_context: str
+    invite_id: str
     participants: tuple[InvitationParticipantInfo, ...]
     operation_id: str | None
     result_info: ResultInfo | None
     failure: Failure | None
-    #: When the current state's deadline passes (set by the Switchboard), or None.
-    deadline: float | None
     #: The latest roster notification that concerned this invite, or None.
     roster: CommsNotification | None
 
@@ -199,6 +213,7 @@ class Invite:
         participants: Sequence[InvitationParticipantInfo | Mapping[str, Any]],
         *,
         client_context: str | None = None,
+        invite_id: str | None = None,
     ) -> None:
         if not isinstance(call_id, str) or not call_id or "/" in call_id:
             raise InviteError(f"call_id: {call_id!r} is not a call id")
@@ -206,30 +221,37 @@ class Invite:
             raise InviteError("participants: expected a sequence of participants")
         parsed = tuple(_participant(p, f"participants[{i}]") for i, p in enumerate(participants))
         if client_context is None:
-            client_context = str(uuid.uuid4())
-        elif not isinstance(client_context, str) or not client_context:
+            raise InviteError("clientContext: required by the core (callflow.Invite makes one)")
+        if not isinstance(client_context, str) or not client_context:
             raise InviteError("clientContext: must be a non-empty string")
+        if invite_id is None:
+            raise InviteError("invite_id: required by the core (callflow.Invite makes one)")
+        if not isinstance(invite_id, str) or not invite_id:
+            raise InviteError("invite_id: must be a non-empty string")
         self.kind = _check(parsed, client_context)
         self.state = InviteState.requested
         self.call_id = call_id
         self.client_context = client_context
+        self.invite_id = invite_id
         self.participants = parsed
         self.operation_id = None
         self.result_info = None
         self.failure = None
-        self.deadline = None
         self.roster = None
         self._steps: list[Step] = []
         self._seen: set[tuple[Any, ...]] | None = None
-        self._original_gone = False
+        self._facts: frozenset[str] = frozenset()
 
     @classmethod
-    def from_request(cls, call_id: str, body: Mapping[str, Any]) -> Invite:
+    def from_request(
+        cls: type[_I], call_id: str, body: Mapping[str, Any], *, invite_id: str | None = None
+    ) -> _I:
         """Build an invite from a request body exactly as the spec prints it.
 
         Args:
             call_id: the ``{id}`` of ``/communications/calls/{id}/participants/invite``.
             body: ``{"participants": [...], "clientContext": "..."}``.
+            invite_id: the invite's own id (see :class:`Invite`).
 
         Raises:
             InviteError: no participants; more than 5; more than one with
@@ -246,7 +268,7 @@ class Invite:
         context = body.get("clientContext")
         if context is not None and not isinstance(context, str):
             raise InviteError("clientContext: expected a string")
-        return cls(call_id, participants, client_context=context)
+        return cls(call_id, participants, client_context=context, invite_id=invite_id)
 
     # -- what the invite asks for --------------------------------------------------------
 
@@ -275,12 +297,33 @@ class Invite:
     @property
     def original_already_gone(self) -> bool:
         """True once the original call or meeting leg was reported gone (a condition)."""
-        return self._original_gone
+        return "original_already_gone" in self._facts
+
+    @property
+    def facts(self) -> frozenset[str]:
+        """What the invite's transitions recorded (``_machine.EFFECTS``), by name."""
+        return self._facts
 
     @property
     def history(self) -> tuple[Step, ...]:
         """Every step so far, oldest first."""
         return tuple(self._steps)
+
+    def steps_after(self, count: int) -> list[Step]:
+        """The steps after the first ``count``, oldest first."""
+        return self._steps[count:]
+
+    @property
+    def is_waiting_to_be_taken(self) -> bool:
+        """True while the service has not yet taken the invite (state ``requested``)."""
+        return self.state is InviteState.requested
+
+    def _at(self, at: float | None) -> float:
+        """An input's time: as given, else the latest step's (the core reads no clock)."""
+        if at is not None:
+            return at
+        steps = self._steps
+        return steps[-1].at if steps else 0.0
 
     @property
     def is_finished(self) -> bool:
@@ -296,29 +339,44 @@ class Invite:
         body: bytes | str | Mapping[str, Any] | None,
         *,
         at: float | None = None,
+        unknown_statuses: frozenset[int] = UNKNOWN_STATUSES,
     ) -> InviteState:
         """Feed the HTTP answer to the invite POST.
 
         A 2xx with status running or notStarted moves to ``running``; completed or failed
-        already in the answer finish the invite at once. A non-2xx fails it, keeping
-        Graph's ``error.code`` and ``error.message``. The ``Location`` header gives the
-        operation id when the body does not. A late answer never moves the state back.
+        already in the answer finish the invite at once. A status in ``unknown_statuses``
+        (502, 503, 504: see :mod:`callflow._core._retry`) means the outcome is unknown,
+        as :meth:`outcome_unknown`. Any other non-2xx fails it, keeping Graph's
+        ``error.code`` and ``error.message``. The ``Location`` header gives the operation
+        id when the body does not. A late answer never moves the state back.
+
+        Args:
+            status_code: the HTTP status.
+            headers: the answer's headers.
+            body: the answer's body (bytes, text or parsed JSON).
+            at: the time of the answer.
+            unknown_statuses: the statuses after which the outcome is unknown.
 
         Returns:
             The state after the answer.
 
         """
-        at = time.monotonic() if at is None else at
+        at = self._at(at)
+        if status_code in unknown_statuses:
+            return self.outcome_unknown(
+                f"HTTP {status_code} after the POST was sent: outcome unknown", at=at
+            )
         answer = read_invite_answer(status_code, _body(body))
         if not 200 <= status_code < 300:
-            failure = Failure(
-                reason=FailureReason.http_error,
-                message=f"the service answered the invite POST with HTTP {status_code}",
+            return self._fire(
+                Trigger.rejected,
+                f"HTTP {status_code}",
+                at,
+                f"the service answered the invite POST with HTTP {status_code}",
                 status_code=status_code,
                 error_code=answer.error_code,
                 error_message=answer.error_message,
             )
-            return self._fire(Trigger.rejected, f"HTTP {status_code}", at, failure)
         if self.operation_id is None:
             location = answer.operation_id or _header(headers, "location")
             if location:
@@ -372,7 +430,7 @@ class Invite:
             # one raises NotificationError and leaves the invite as it was.
             operation = notification.operation
         seen.add(fingerprint)
-        at = time.monotonic() if at is None else at
+        at = self._at(at)
         cause = "notification " + notification.describe()
         if terminal:
             self._absorb(trigger, cause, at)
@@ -389,15 +447,9 @@ class Invite:
         elif trigger is Trigger.original_gone:
             if kind is NotificationKind.roster:
                 self.roster = notification
-            self._original_gone = True
             self._fire(trigger, cause, at)
         else:
-            self._fire(
-                trigger,
-                cause,
-                at,
-                Failure(reason=FailureReason.call_ended, message=f"call {self.call_id} ended"),
-            )
+            self._fire(trigger, cause, at, message=f"call {self.call_id} ended")
         return Outcome.applied
 
     def send_failed(self, reason: str, *, at: float | None = None) -> InviteState:
@@ -405,9 +457,9 @@ class Invite:
 
         The service never saw the invite, so it fails with reason ``unreachable``.
         """
-        at = time.monotonic() if at is None else at
-        failure = Failure(reason=FailureReason.unreachable, message=reason)
-        return self._fire(Trigger.rejected, reason, at, failure)
+        at = self._at(at)
+        # The one failure whose reason the input gives: the service never saw the POST.
+        return self._fire(Trigger.rejected, reason, at, reason, why=FailureReason.unreachable)
 
     def outcome_unknown(self, reason: str, *, at: float | None = None) -> InviteState:
         """Say that the POST's answer was lost (503, 504, a read timeout after sending).
@@ -416,7 +468,7 @@ class Invite:
         clientContext; if its deadline passes first, it fails with reason
         ``outcome_unknown``. The POST must not be sent again.
         """
-        at = time.monotonic() if at is None else at
+        at = self._at(at)
         return self._fire(Trigger.response_unknown, reason, at)
 
     def time_out(self, *, at: float | None = None) -> InviteState:
@@ -427,32 +479,16 @@ class Invite:
         invite fails with reason ``timeout`` and says so, because the participant may now
         be in both calls.
         """
-        at = time.monotonic() if at is None else at
+        at = self._at(at)
         state = self.state
-        if state is InviteState.tearing_down_original:
+        why = self._reason(Trigger.timed_out, state)
+        if state is InviteState.tearing_down_original:  # the message, not the transition
             what = "original call" if self.kind is InviteKind.replace_p2p else "meeting leg"
-            failure = Failure(
-                reason=FailureReason.timeout,
-                message=(
-                    f"the operation completed but the {what} ({self.replaces_call_id}) "
-                    "was not reported gone before the deadline"
-                ),
-            )
-        elif state is InviteState.requested and any(
-            s.trigger is Trigger.response_unknown for s in self._steps
-        ):  # past requested, a notification carrying the clientContext did come
-            failure = Failure(
-                reason=FailureReason.outcome_unknown,
-                message=(
-                    "the answer to the invite POST was lost and no notification carrying "
-                    f"clientContext {self.client_context} came before the deadline"
-                ),
-            )
+            message = _TEARDOWN_TIMEOUT.format(what=what, original=self.replaces_call_id)
         else:
-            failure = Failure(
-                reason=FailureReason.timeout, message=f"no outcome before the {state} deadline"
-            )
-        return self._fire(Trigger.timed_out, f"deadline of {state} passed", at, failure)
+            template = _TIMEOUT_MESSAGES.get(why or FailureReason.timeout, "")
+            message = template.format(context=self.client_context, state=state)
+        return self._fire(Trigger.timed_out, f"deadline of {state} passed", at, message)
 
     # -- the machine -----------------------------------------------------------------------
 
@@ -507,35 +543,57 @@ class Invite:
     ) -> InviteState:
         info = None if operation is None else operation.result_info
         self.result_info = info
-        failure = Failure(
-            reason=FailureReason.operation_failed,
-            message="the invite operation failed"
-            + (f": {info.message}" if info is not None and info.message else ""),
-            result_info=info,
+        message = "the invite operation failed" + (
+            f": {info.message}" if info is not None and info.message else ""
         )
-        return self._fire(Trigger.operation_failed, cause, at, failure)
+        return self._fire(Trigger.operation_failed, cause, at, message, result_info=info)
 
     def _fire(
-        self, trigger: Trigger, cause: str, at: float, failure: Failure | None = None
+        self,
+        trigger: Trigger,
+        cause: str,
+        at: float,
+        message: str | None = None,
+        *,
+        why: FailureReason | None = None,
+        **said: Any,
     ) -> InviteState:
+        """Move by the kind's table; record the step, the transition's effect, any failure.
+
+        ``message`` and ``said`` (what the service said) describe a failure; its reason
+        is the declared one for (trigger, source), unless the input gives it (``why``).
+        """
         source = self.state
         rows = TABLES[self.kind].get((source, trigger))
         if rows is None:
             self._absorb(trigger, cause, at)
             return source
+        facts = self._facts
         for dest, condition in rows:  # noqa: B007 - dest is the loop's result
-            if condition is None or getattr(self, condition):
+            if condition is None or condition in facts:
                 break
         else:  # pragma: no cover - every conditional row has a plain fallback
             self._absorb(trigger, cause, at)
             return source
         if dest is InviteState.failed and self.failure is None:
-            self.failure = failure or Failure(
-                reason=FailureReason.timeout, message=f"{trigger} in {source}"
+            self.failure = Failure(
+                reason=why or self._reason(trigger, source) or FailureReason.timeout,
+                message=message or f"{trigger} in {source}",
+                **said,
             )
+        effect = EFFECTS.get(trigger)
+        if effect is not None:
+            self._facts = facts | {effect}
         self.state = dest
         self._steps.append(Step(trigger=trigger, source=source, dest=dest, cause=cause, at=at))
         return dest
+
+    def _reason(self, trigger: Trigger, source: InviteState) -> FailureReason | None:
+        """The declared failure reason of (trigger, source), given the invite's facts."""
+        for fact, reason in _REASONS.get((trigger, source), ()):
+            if fact is None or fact in self._facts:
+                return reason
+        return None
 
     def _absorb(self, trigger: Trigger, cause: str, at: float) -> None:
         state = self.state
@@ -552,18 +610,19 @@ class Invite:
             "state": self.state.value,
             "call_id": self.call_id,
             "client_context": self.client_context,
+            "invite_id": self.invite_id,
             "participants": [p.to_json() for p in self.participants],
             "operation_id": self.operation_id,
             "result_info": None if self.result_info is None else self.result_info.to_json(),
             "failure": None if self.failure is None else self.failure.to_dict(),
-            "deadline": self.deadline,
-            "original_already_gone": self._original_gone,
+            "original_already_gone": self.original_already_gone,
+            "facts": sorted(self._facts),
             "history": [s.to_dict() for s in self._steps],
             "seen": [list(f) for f in self._seen or ()],
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Invite:
+    def from_dict(cls: type[_I], data: Mapping[str, Any]) -> _I:
         """Rebuild an invite from :meth:`to_dict`'s record.
 
         Raises:
@@ -572,7 +631,10 @@ class Invite:
         """
         try:
             invite = cls(
-                data["call_id"], data["participants"], client_context=data["client_context"]
+                data["call_id"],
+                data["participants"],
+                client_context=data["client_context"],
+                invite_id=data.get("invite_id") or data["client_context"],
             )
             if invite.kind.value != data["kind"]:
                 raise InviteError(
@@ -584,9 +646,13 @@ class Invite:
             invite.result_info = None if info is None else ResultInfo.from_json(info)
             failure = data.get("failure")
             invite.failure = None if failure is None else Failure.from_dict(failure)
-            invite.deadline = data.get("deadline")
-            invite._original_gone = bool(data.get("original_already_gone"))
             invite._steps = [Step.from_dict(s) for s in data.get("history", ())]
+            facts = set(data.get("facts") or ())
+            if data.get("original_already_gone"):
+                facts.add("original_already_gone")
+            if "facts" not in data:  # a record from before facts: read them off the history
+                facts |= {EFFECTS[s.trigger] for s in invite._steps if s.trigger in EFFECTS}
+            invite._facts = frozenset(facts)
             seen = data.get("seen") or ()
             invite._seen = {_fingerprint(f) for f in seen} or None
         except (KeyError, TypeError, ValueError) as exc:

@@ -3,7 +3,15 @@
 Theory of operation
 -------------------
 Rule 1 (after h11): everything that decides which state an invite moves to lives in this
-file, in :data:`TRANSITIONS`. Nothing else in callflow writes a transition as an ``if``.
+file, as data. Nothing else in callflow writes a transition as an ``if``. Declared here:
+
+* :data:`TRANSITIONS`: every kind's transitions; each kind's states are derived from them
+  (:func:`states_of`), and a state with no way out is terminal;
+* :data:`EFFECTS`: what a transition records on the invite besides its state (a fact a
+  later condition or failure reason reads, e.g. "the original is already gone");
+* :data:`FAILURE_REASONS`: the reason of each (trigger, source) that leads to ``failed``;
+* :data:`DEADLINES`: which states have a deadline, and its default length. Importing
+  this module fails if a non-terminal state of any kind has none.
 
 There are three kinds of invite (:class:`InviteKind`). Each kind is declared once, as a list
 of transitions in the format of the ``transitions`` library, and built once into a
@@ -19,18 +27,18 @@ per invite costs about 390 us and 27 KB, and ``add_model`` grows quadratically. 
 state; moving it is one dict lookup. A test checks that the compiled table and the
 ``transitions`` machine agree on every (state, trigger) pair.
 
-Conditions are names of boolean attributes of the invite record. There is one:
-``original_already_gone``. It lets ``operation_completed`` go straight to ``completed``
-when the teardown of the original call (or meeting leg) was reported *before* the
-operation's own completion: notifications are not ordered, and any complete delivery must
-end in the same state.
+Conditions are names of facts the invite record holds (set by :data:`EFFECTS`). The
+transitions use one: ``original_already_gone``. It lets ``operation_completed`` go
+straight to ``completed`` when the teardown of the original call (or meeting leg) was
+reported *before* the operation's own completion: notifications are not ordered, and any
+complete delivery must end in the same state.
 
 What moves each kind
 --------------------
 * ``accepted``: a 2xx answer to the POST whose operation status is running or notStarted.
 * ``rejected``: a non-2xx answer to the POST.
-* ``response_unknown``: the POST may or may not have reached the service (503, 504, a read
-  timeout). The invite keeps waiting in ``requested`` for a notification carrying its
+* ``response_unknown``: the POST may or may not have reached the service (502, 503, 504,
+  a read timeout). The invite keeps waiting in ``requested`` for a notification carrying its
   clientContext. It is never re-sent.
 * ``operation_completed`` / ``operation_failed``: the operation's status, from a
   notification or already in the POST's answer.
@@ -44,11 +52,12 @@ What moves each kind
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from typing import Any, Final, TypeVar
 
 from transitions import Machine
+
+from ._strenum import StrEnum
 
 __all__ = [
     "InviteKind",
@@ -57,6 +66,9 @@ __all__ = [
     "TERMINAL_STATES",
     "TRANSITIONS",
     "CONDITIONS",
+    "EFFECTS",
+    "FAILURE_REASONS",
+    "DEADLINES",
     "Table",
     "MACHINES",
     "TABLES",
@@ -66,7 +78,7 @@ __all__ = [
 ]
 
 
-class InviteKind(str, enum.Enum):
+class InviteKind(StrEnum):
     """What an invite does; it follows from the request.
 
     * ``invite``: add one or several participants (up to 5) to a call.
@@ -80,11 +92,8 @@ class InviteKind(str, enum.Enum):
     replace_p2p = "replace_p2p"
     move_meeting = "move_meeting"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class InviteState(str, enum.Enum):
+class InviteState(StrEnum):
     """Where an invite is. ``completed`` and ``failed`` are terminal."""
 
     requested = "requested"
@@ -93,16 +102,13 @@ class InviteState(str, enum.Enum):
     completed = "completed"
     failed = "failed"
 
-    def __str__(self) -> str:
-        return self.value
-
     @property
     def is_terminal(self) -> bool:
         """True for ``completed`` and ``failed``: nothing moves the invite any more."""
         return self in TERMINAL_STATES
 
 
-class Trigger(str, enum.Enum):
+class Trigger(StrEnum):
     """The inputs that move an invite (see the module docstring for their sources)."""
 
     accepted = "accepted"
@@ -114,14 +120,17 @@ class Trigger(str, enum.Enum):
     call_ended = "call_ended"
     timed_out = "timed_out"
 
-    def __str__(self) -> str:
-        return self.value
 
+#: What a transition (one that is not ignored) records on the invite: a fact, by name.
+#: ``answer_lost``: the POST's answer was lost, so a later timeout means the outcome is
+#: unknown. ``original_already_gone``: the original call or meeting leg was reported gone.
+EFFECTS: Final[Mapping[Trigger, str]] = {
+    Trigger.response_unknown: "answer_lost",
+    Trigger.original_gone: "original_already_gone",
+}
 
-TERMINAL_STATES: Final = frozenset({InviteState.completed, InviteState.failed})
-
-#: The one condition a transition may carry: a boolean attribute of the invite record.
-CONDITIONS: Final = ("original_already_gone",)
+#: The facts a condition may name (see :data:`EFFECTS`).
+CONDITIONS: Final = tuple(sorted(set(EFFECTS.values())))
 
 _R, _U, _T = "requested", "running", "tearing_down_original"
 
@@ -165,17 +174,59 @@ TRANSITIONS: Final[Mapping[InviteKind, tuple[dict[str, Any], ...]]] = {
     InviteKind.move_meeting: (*_COMMON, *_REPLACING),
 }
 
+#: Why an invite failed, for each (trigger, source) that leads to ``failed``: rows of
+#: (fact or None, reason), the first whose fact the invite holds wins. A reason is a
+#: :class:`~callflow.FailureReason` value. An input may say more (the HTTP status and
+#: Graph's error, the resultInfo), and one says why the service never saw the POST
+#: (``unreachable``), but the reason of every other failure is read from here.
+_Reasons = Mapping[tuple[Trigger, InviteState], tuple[tuple[str | None, str], ...]]
+FAILURE_REASONS: Final[_Reasons] = {
+    (Trigger.rejected, InviteState.requested): ((None, "http_error"),),
+    (Trigger.operation_failed, InviteState.requested): ((None, "operation_failed"),),
+    (Trigger.operation_failed, InviteState.running): ((None, "operation_failed"),),
+    (Trigger.call_ended, InviteState.requested): ((None, "call_ended"),),
+    (Trigger.call_ended, InviteState.running): ((None, "call_ended"),),
+    (Trigger.call_ended, InviteState.tearing_down_original): ((None, "call_ended"),),
+    (Trigger.timed_out, InviteState.requested): (
+        ("answer_lost", "outcome_unknown"),
+        (None, "timeout"),
+    ),
+    (Trigger.timed_out, InviteState.running): ((None, "timeout"),),
+    (Trigger.timed_out, InviteState.tearing_down_original): ((None, "timeout"),),
+}
+
+#: The states with a deadline, and its default length in seconds (see
+#: :class:`~callflow.Deadlines`). ``running`` outlasts the service's own ~60 s of ringing,
+#: so its own ``failed`` is seen rather than pre-empted.
+DEADLINES: Final[Mapping[InviteState, float]] = {
+    InviteState.requested: 90.0,
+    InviteState.running: 90.0,
+    InviteState.tearing_down_original: 60.0,
+}
+
+
+def _names(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
 
 def states_of(kind: InviteKind) -> tuple[InviteState, ...]:
-    """The states a kind of invite can be in, in the order they are reached."""
-    if kind is InviteKind.invite:
-        return (
-            InviteState.requested,
-            InviteState.running,
-            InviteState.completed,
-            InviteState.failed,
-        )
-    return tuple(InviteState)
+    """The states a kind of invite can be in, derived from its transitions, in order."""
+    named = {n for t in TRANSITIONS[kind] for n in (*_names(t["source"]), t["dest"])}
+    return tuple(s for s in InviteState if s.value in named)
+
+
+def _leaving(kind: InviteKind) -> frozenset[InviteState]:
+    """The states of a kind that some transition leaves (to another state)."""
+    return frozenset(
+        InviteState(source)
+        for t in TRANSITIONS[kind]
+        for source in _names(t["source"])
+        if source != t["dest"]
+    )
+
+
+#: The states nothing leaves, in every kind: ``completed`` and ``failed``.
+TERMINAL_STATES: Final = frozenset(InviteState) - frozenset().union(*map(_leaving, InviteKind))
 
 
 _M = TypeVar("_M", bound=Machine)
@@ -209,7 +260,7 @@ Table = Mapping[tuple[InviteState, Trigger], tuple[tuple[InviteState, str | None
 
 
 def compile_table(machine: Machine) -> Table:
-    """Read a built machine's events into a lookup table for the runtime.
+    """Read a built machine's events into a lookup table the invites run on.
 
     Args:
         machine: a ``transitions.Machine`` built from :data:`TRANSITIONS`.
@@ -244,3 +295,22 @@ def compile_table(machine: Machine) -> Table:
 TABLES: Final[Mapping[InviteKind, Table]] = {
     kind: compile_table(machine) for kind, machine in MACHINES.items()
 }
+
+
+def _check_declaration() -> None:
+    """Refuse, at import, a declaration with a non-terminal state that has no deadline."""
+    for kind in InviteKind:
+        for state in states_of(kind):
+            if state not in TERMINAL_STATES and state not in DEADLINES:
+                raise ValueError(f"{kind}: state {state} is not terminal and has no deadline")
+        for (source, trigger), rows in TABLES[kind].items():
+            if any(dest is InviteState.failed for dest, _ in rows):
+                declared = FAILURE_REASONS.get((trigger, source))
+                if not declared or declared[-1][0] is not None:
+                    raise ValueError(f"{kind}: {trigger} from {source} fails with no reason")
+    for (trigger, source), reasons in FAILURE_REASONS.items():
+        if any(fact not in CONDITIONS for fact, _ in reasons if fact is not None):
+            raise ValueError(f"FAILURE_REASONS[{trigger}, {source}]: an unknown fact")
+
+
+_check_declaration()

@@ -28,7 +28,6 @@ costs twice as much as decoding the JSON; a wrong type inside them raises
 
 from __future__ import annotations
 
-import enum
 import json
 import re
 import types
@@ -45,6 +44,7 @@ from ._models import (
     ResultInfo,
     type_name,
 )
+from ._strenum import StrEnum
 
 __all__ = [
     "NotificationKind",
@@ -69,7 +69,7 @@ _RESOURCE = re.compile(r"(?:^|/)(?:app|communications)/calls/([^/?#]+)(?:/([^?#]
 _NOTHING: Final[Mapping[str, Any]] = types.MappingProxyType({})
 
 
-class NotificationKind(str, enum.Enum):
+class NotificationKind(StrEnum):
     """What a notification is about, read from its content (see the module docstring)."""
 
     operation = "operation"
@@ -78,9 +78,6 @@ class NotificationKind(str, enum.Enum):
     call_updated = "call_updated"
     participant_deleted = "participant_deleted"
     unrecognised = "unrecognised"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 def normalize_resource(resource: str) -> tuple[str, str] | None:

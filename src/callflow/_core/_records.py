@@ -17,7 +17,6 @@ from theirs.
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -26,11 +25,12 @@ import attrs
 
 from ._machine import InviteState, Trigger
 from ._models import ResultInfo
+from ._strenum import StrEnum
 
 __all__ = ["HttpRequest", "Step", "Failure", "FailureReason", "Outcome"]
 
 
-class FailureReason(str, enum.Enum):
+class FailureReason(StrEnum):
     """Why an invite failed."""
 
     http_error = "http_error"  # the service refused the POST
@@ -39,9 +39,6 @@ class FailureReason(str, enum.Enum):
     outcome_unknown = "outcome_unknown"  # the POST's answer was lost and nothing followed
     call_ended = "call_ended"  # the call itself ended first
     unreachable = "unreachable"  # the POST could not be sent at all
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @attrs.frozen(kw_only=True)
@@ -149,16 +146,13 @@ class Step(NamedTuple):
         )
 
 
-class Outcome(str, enum.Enum):
+class Outcome(StrEnum):
     """What an invite made of a notification offered to it."""
 
     applied = "applied"  # it concerned the invite and was taken into account
     duplicate = "duplicate"  # seen before; nothing changed
     late = "late"  # the invite had already finished; absorbed
     not_mine = "not_mine"  # it concerns another invite
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @attrs.frozen(kw_only=True)

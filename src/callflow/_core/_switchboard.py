@@ -24,27 +24,27 @@ unclaimed, pushed out by the count limit or aged out, is reported as ``unmatched
 Deadlines: each non-terminal state has one (:class:`Deadlines`). The switchboard keeps
 them in a heap; :meth:`Switchboard.expire` fails the invites whose deadline passed, and
 :meth:`Switchboard.next_deadline` says when to call it next. The switchboard does no I/O
-and never sleeps: it is told the time, or reads its ``clock``.
+and never sleeps: it is told the time (``at=``), or reads the ``clock`` it was given;
+without either, the time is the latest it was told (time stands still until told).
 """
 
 from __future__ import annotations
 
-import enum
 import heapq
 import itertools
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
 import attrs
 
-from .._exceptions import InviteError
+from .._exceptions import ConfigurationError, InviteError
 from ._invite import Invite
-from ._machine import InviteState
+from ._machine import DEADLINES, InviteState
 from ._models import OperationStatus
 from ._notifications import CommsNotification, NotificationKind, parse_notifications
 from ._records import Outcome
+from ._strenum import StrEnum
 
 __all__ = ["Switchboard", "Deadlines", "Delivery", "DeliveryOutcome", "Receipt"]
 
@@ -53,32 +53,38 @@ __all__ = ["Switchboard", "Deadlines", "Delivery", "DeliveryOutcome", "Receipt"]
 class Deadlines:
     """How long an invite may stay in each non-terminal state, in seconds.
 
-    The default for ``running`` (90 s) is longer than the service's own ring timeout
-    (about 60 s), so the service's own ``failed`` is seen rather than pre-empted.
-    ``requested`` covers sending, 429 retries, and waiting out a lost answer.
+    The states and their defaults are the machine's (``_machine.DEADLINES``). The default
+    for ``running`` (90 s) is longer than the service's own ring timeout (about 60 s), so
+    the service's own ``failed`` is seen rather than pre-empted. ``requested`` covers
+    sending, 429 retries, and waiting out a lost answer.
+
+    Raises:
+        ConfigurationError: a deadline that is not a positive number of seconds.
     """
 
-    requested: float = 90.0
-    running: float = 90.0
-    tearing_down_original: float = 60.0
+    requested: float = DEADLINES[InviteState.requested]
+    running: float = DEADLINES[InviteState.running]
+    tearing_down_original: float = DEADLINES[InviteState.tearing_down_original]
 
     def __attrs_post_init__(self) -> None:
-        for name in ("requested", "running", "tearing_down_original"):
-            if not getattr(self, name) > 0:
-                raise InviteError(f"Deadlines.{name}: must be a positive number of seconds")
+        for state in DEADLINES:
+            if not getattr(self, state.value) > 0:
+                raise ConfigurationError(
+                    f"Deadlines.{state.value}: must be a positive number of seconds"
+                )
 
     def for_state(self, state: InviteState) -> float | None:
-        """Seconds allowed in ``state``; None for terminal states."""
-        if state is InviteState.requested:
-            return self.requested
-        if state is InviteState.running:
-            return self.running
-        if state is InviteState.tearing_down_original:
-            return self.tearing_down_original
-        return None
+        """Seconds allowed in ``state``; None for a state with no deadline (terminal)."""
+        return getattr(self, state.value) if state in DEADLINES else None
 
 
-class DeliveryOutcome(str, enum.Enum):
+# One field per state the machine gives a deadline (``_machine.DEADLINES``), no other:
+# a state declared with a deadline but missing here fails the import.
+if {f.name for f in attrs.fields(Deadlines)} != {s.value for s in DEADLINES}:  # pragma: no cover
+    raise ImportError("Deadlines must have one field per state in _machine.DEADLINES")
+
+
+class DeliveryOutcome(StrEnum):
     """What became of one notification (see the module docstring)."""
 
     applied = "applied"
@@ -88,9 +94,6 @@ class DeliveryOutcome(str, enum.Enum):
     unrecognised = "unrecognised"
     backlogged = "backlogged"
     unmatched = "unmatched"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class Delivery(NamedTuple):
@@ -204,7 +207,8 @@ class Switchboard:
         backlog_max_age: how many seconds one may wait.
         remember_released: how many released invites' keys are remembered, so their
             late notifications are reported as late rather than unmatched.
-        clock: where the time is read when a call gives no ``at``.
+        clock: where the time is read when a call gives no ``at``; None (the default)
+            means the latest time a call gave (0.0 before any).
 
     """
 
@@ -215,17 +219,22 @@ class Switchboard:
         backlog_limit: int = 1000,
         backlog_max_age: float = 60.0,
         remember_released: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if backlog_limit < 0 or backlog_max_age < 0:
-            raise InviteError("backlog_limit and backlog_max_age must not be negative")
+            raise ConfigurationError("backlog_limit and backlog_max_age must not be negative")
         self.deadlines = deadlines or Deadlines()
         self.backlog_limit = backlog_limit
         self.backlog_max_age = backlog_max_age
         self.clock = clock
+        self._told = 0.0
         self._by_context: dict[str, Invite] = {}
         self._by_operation: dict[str, Invite] = {}
-        self._by_call: dict[str, list[Invite]] = {}
+        self._by_call: dict[str, dict[Invite, None]] = {}  # ordered, O(1) removal
+        # The deadline index: each held unfinished invite's (deadline, seq, state), and a
+        # heap of (deadline, seq, invite) whose entries are stale once their seq is not
+        # the index's (lazy deletion; compacted when stale entries outnumber live ones).
+        self._deadline: dict[Invite, tuple[float, int, InviteState]] = {}
         self._heap: list[tuple[float, int, Invite]] = []
         self._seq = itertools.count()
         self._backlog: OrderedDict[int, _Waiting] = OrderedDict()
@@ -233,6 +242,13 @@ class Switchboard:
         self._released: OrderedDict[_Key, None] = OrderedDict()
         self._remember = remember_released
         self._own_deadlines: dict[str, Deadlines] = {}
+
+    def _now(self, at: float | None) -> float:
+        """The time of a call: ``at``, else the clock, else the latest time told."""
+        if at is not None:
+            self._told = at
+            return at
+        return self._told if self.clock is None else self.clock()
 
     # -- invites ------------------------------------------------------------------------
 
@@ -261,14 +277,14 @@ class Switchboard:
                     f"({held.state}); clientContext is the correlation key and must be unique"
                 )
             self.release(held)
-        now = self.clock() if at is None else at
+        now = self._now(at)
         self._by_context[context] = invite
         if deadlines is not None:
             self._own_deadlines[context] = deadlines
         if invite.operation_id:
             self._by_operation[invite.operation_id] = invite
         for call_id in self._calls_of(invite):
-            self._by_call.setdefault(call_id, []).append(invite)
+            self._by_call.setdefault(call_id, {})[invite] = None
         self._schedule(invite, now)
         if not self._backlog:
             return _EMPTY
@@ -301,11 +317,11 @@ class Switchboard:
         for call_id in self._calls_of(invite):
             held = self._by_call.get(call_id)
             if held is not None:
-                held.remove(invite)
+                held.pop(invite, None)
                 if not held:
                     del self._by_call[call_id]
                     keys.append(("call", call_id))
-        invite.deadline = None
+        self._unschedule(invite)
         for key in keys:
             self._released[key] = None
             self._released.move_to_end(key)
@@ -347,7 +363,7 @@ class Switchboard:
             notifications = body
         for n in notifications:
             _build_nested(n)
-        now = self.clock() if at is None else at
+        now = self._now(at)
         deliveries: list[Delivery] = []
         for n in notifications:
             self._route(n, now, deliveries)
@@ -436,31 +452,46 @@ class Switchboard:
         """
         if invite.operation_id and invite in self:
             self._by_operation.setdefault(invite.operation_id, invite)
-        self._schedule(invite, self.clock() if at is None else at)
+        self._schedule(invite, self._now(at))
 
     # -- deadlines ------------------------------------------------------------------------
 
+    def deadline_of(self, invite: Invite) -> float | None:
+        """When ``invite``'s current state times out, or None (finished, or not held)."""
+        entry = self._deadline.get(invite)
+        return None if entry is None else entry[0]
+
     def _schedule(self, invite: Invite, now: float) -> None:
-        steps = invite._steps  # the switchboard and the invite are one core
-        if invite.deadline is not None and steps:
-            last = steps[-1]
-            if last.ignored or last.source is last.dest:
-                return  # same state as when its deadline was set
+        """Give the invite its state's deadline, unless it already has this state's one."""
+        state = invite.state
+        entry = self._deadline.get(invite)
+        if entry is not None and entry[2] is state:
+            return  # same state as when its deadline was set
         own = self._own_deadlines.get(invite.client_context) if self._own_deadlines else None
-        seconds = (own or self.deadlines).for_state(invite.state)
+        seconds = (own or self.deadlines).for_state(state)
         if seconds is None:
-            invite.deadline = None
+            self._unschedule(invite)
             return
-        invite.deadline = now + seconds
-        heapq.heappush(self._heap, (invite.deadline, next(self._seq), invite))
+        seq = next(self._seq)
+        self._deadline[invite] = (now + seconds, seq, state)
+        heapq.heappush(self._heap, (now + seconds, seq, invite))
+
+    def _unschedule(self, invite: Invite) -> None:
+        if self._deadline.pop(invite, None) is not None and len(self._heap) > 64 + 2 * len(
+            self._deadline
+        ):
+            index = self._deadline
+            self._heap = [e for e in self._heap if index.get(e[2], (0, -1))[1] == e[1]]
+            heapq.heapify(self._heap)
+
+    def _live(self, entry: tuple[float, int, Invite]) -> bool:
+        held = self._deadline.get(entry[2])
+        return held is not None and held[1] == entry[1] and not entry[2].is_finished
 
     def next_deadline(self) -> float | None:
         """When :meth:`expire` next has something to do, or None."""
         heap = self._heap
-        while heap:
-            deadline, _, invite = heap[0]
-            if invite.deadline == deadline and invite in self and not invite.is_finished:
-                break
+        while heap and not self._live(heap[0]):
             heapq.heappop(heap)
         candidates = [heap[0][0]] if heap else []
         if self._backlog:
@@ -475,14 +506,15 @@ class Switchboard:
             The invites that timed out, and the notifications that left the backlog.
 
         """
-        now = self.clock() if at is None else at
+        now = self._now(at)
         heap = self._heap
         timed_out: list[Invite] = []
         while heap and heap[0][0] <= now:
-            deadline, _, invite = heapq.heappop(heap)
-            if invite.deadline != deadline or invite not in self or invite.is_finished:
+            entry = heapq.heappop(heap)
+            if not self._live(entry):
                 continue
-            invite.deadline = None
+            invite = entry[2]
+            del self._deadline[invite]
             invite.time_out(at=now)
             timed_out.append(invite)
         receipt = Receipt((), tuple(timed_out))

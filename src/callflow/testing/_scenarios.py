@@ -23,11 +23,12 @@ import anyio
 import attrs
 
 from .._client import Client
-from .._core._invite import Invite
+from .._core._invite import Invite as CoreInvite
 from .._core._machine import InviteKind, InviteState
 from .._core._records import FailureReason
 from .._core._retry import RetryPolicy
 from .._exceptions import InviteFailed
+from .._ids import Invite
 from .._trace import MemoryRecorder
 from ._clock import VirtualClock
 from ._delivery import Sent
@@ -237,7 +238,7 @@ class ScenarioResult:
     """
 
     scenario: Scenario
-    invite: Invite
+    invite: CoreInvite
     started: float
     events: tuple[dict[str, Any], ...]
     requests: tuple[Received, ...]
