@@ -34,7 +34,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 import anyio.abc
@@ -53,6 +53,10 @@ from ._ids import new_id
 from ._tasks import start_background, stop_background
 from ._tokens import TokenSource, resolve_token
 from ._trace import RECORDED_HEADERS, Recorder
+
+if TYPE_CHECKING:
+    from ._fleet import StoreEngine
+    from ._store import Store
 
 __all__ = ["Client", "GRAPH_BASE_URL"]
 
@@ -95,6 +99,12 @@ class Client:
         release_after: seconds a finished invite stays in the switchboard.
         backlog_limit: see :class:`~callflow.Switchboard`.
         backlog_max_age: see :class:`~callflow.Switchboard`.
+        recorder: where each invite's inputs are written (:class:`~callflow.Recorder`).
+        store: where invites live (:class:`~callflow.Store`): None keeps them in this
+            process (the Switchboard); a :class:`~callflow.MemoryStore` or
+            :class:`~callflow.RedisStore` shares them with every Client on the same store
+            (a fleet; see the README's "Running a fleet"). With a store and no ``clock``,
+            time is wall-clock time, the same on every machine.
 
     """
 
@@ -114,12 +124,20 @@ class Client:
         backlog_limit: int = 1000,
         backlog_max_age: float = 60.0,
         recorder: Recorder | None = None,
+        store: Store | None = None,
     ) -> None:
         self._given_http = http_client
         self._http: httpx.AsyncClient | None = http_client
         self._token = token
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
+        self.store = store
+        self._fleet: StoreEngine | None = None
+        if store is not None:
+            from ._fleet import StoreEngine, WallClock
+
+            clock = clock or WallClock()
+            self._fleet = StoreEngine(self, store)
         self.clock: Clock = clock or SystemClock()
         self.switchboard = Switchboard(
             deadlines=deadlines,
@@ -156,6 +174,12 @@ class Client:
         # parses a relative URL twice to merge it; an absolute one once.)
         self._root = str(self._http.base_url).rstrip("/") or self.base_url
         self._tg = await start_background(self._timer_loop, "callflow timer")
+        if self._fleet is not None:
+            try:
+                await self._fleet.open(self._tg)
+            except BaseException:
+                await self.__aexit__(None, None, None)
+                raise
         return self
 
     async def __aexit__(
@@ -169,6 +193,8 @@ class Client:
             # The body's exception goes on as raised (InviteFailed stays InviteFailed).
             await stop_background(tg)
         finally:
+            if self._fleet is not None:
+                await self._fleet.close()
             for handle in self._handles.values():
                 handle.close()
                 if self.recorder is not None:
@@ -227,34 +253,54 @@ class Client:
             if timeout is None
             else Deadlines(requested=timeout, running=timeout, tearing_down_original=timeout)
         )
+        fields: dict[str, Any] = {
+            "call_id": invite.call_id,
+            "kind": invite.kind.value,
+            "request": invite.request().json,
+        }
+        fleet = self._fleet
+        if fleet is not None:
+            if own is not None:
+                fields["deadlines"] = {"requested": timeout, "running": timeout}
+                fields["deadlines"]["tearing_down_original"] = timeout
+            event = self._event(invite, "invite", **fields)
+            await fleet.register(invite, event)
+            handle = InviteHandle(invite)
+            self._handles[invite.invite_id] = handle
+            if self.recorder is not None:
+                self._write(event)
+            last = await self._send(
+                fleet.sending_copy(invite), fleet.deadline_of(invite.invite_id)
+            )
+            self._changed(await fleet.sent(invite.invite_id, last))
+            return handle
         receipt = self.switchboard.add(invite, at=self.clock.now(), deadlines=own)
         handle = InviteHandle(invite)
         self._handles[invite.invite_id] = handle
         if self.recorder is not None:
-            self._record(
-                invite,
-                "invite",
-                call_id=invite.call_id,
-                kind=invite.kind.value,
-                request=invite.request().json,
-            )
+            self._record(invite, "invite", **fields)
         if receipt.deliveries:
             self._after(receipt)
         self._arm(self.switchboard.deadline_of(invite))
-        await self._send(invite)
+        await self._send(invite, self.switchboard.deadline_of(invite))
         self.switchboard.note_response(invite, at=self.clock.now())
         self._changed(invite)
         self._arm(self.switchboard.deadline_of(invite))
         return handle
 
-    async def _send(self, invite: Invite) -> None:
-        """Perform what the core's :class:`~callflow._core._retry.Sending` asks, until it stops."""
+    async def _send(self, invite: Invite, deadline: float | None) -> dict[str, Any] | None:
+        """Perform what the core's :class:`~callflow._core._retry.Sending` asks, until it stops.
+
+        Returns:
+            The input the invite took last (its answer, or why there is none), as a trace
+            event; None when it moved on meanwhile and took none.
+        """
         http = self._http
         assert http is not None
         request = invite.request()
         content = request.content()
         url = self._root + request.url
-        flow = Sending(invite, self.retry, self.switchboard.deadline_of(invite))
+        flow = Sending(invite, self.retry, deadline)
         action = flow.start()
         while not isinstance(action, Stop):
             if not isinstance(action, Send):
@@ -265,17 +311,17 @@ class Client:
                     action.seconds,
                 )
                 await self.clock.sleep(action.seconds)
+                if self._fleet is not None:  # another instance may have moved it on
+                    flow.invite = await self._fleet.refreshed(invite.invite_id)
                 action = flow.resume(at=self.clock.now())
                 continue
             now = self.clock.now()
             try:
                 token = await resolve_token(self._token)
             except Exception as exc:
-                stop = flow.cannot_send(
-                    f"the token provider raised {type(exc).__name__}", at=self.clock.now()
-                )
-                self._recorded(invite, "send_failed", stop.reason)
-                return
+                at = self.clock.now()
+                stop = flow.cannot_send(f"the token provider raised {type(exc).__name__}", at=at)
+                return self._recorded(invite, "send_failed", stop.reason, at=at)
             headers = {"Content-Type": "application/json"}
             if token is not None:
                 headers["Authorization"] = "Bearer " + token
@@ -283,16 +329,17 @@ class Client:
             try:
                 response = await http.post(url, content=content, headers=headers)
             except _NOT_SENT as exc:
-                action = flow.not_sent(type(exc).__name__, at=self.clock.now())
+                at = self.clock.now()
+                action = flow.not_sent(type(exc).__name__, at=at)
                 if isinstance(action, Stop):
-                    self._recorded(invite, "send_failed", action.reason)
                     logger.warning("invite %s: unreachable (%s)", invite.invite_id, exc)
+                    return self._recorded(invite, "send_failed", action.reason, at=at)
                 continue
             except httpx.TransportError as exc:
-                stop = flow.lost(type(exc).__name__, at=self.clock.now())
-                self._recorded(invite, "outcome_unknown", stop.reason)
+                at = self.clock.now()
+                stop = flow.lost(type(exc).__name__, at=at)
                 logger.warning("invite %s: %s; not re-sending", invite.invite_id, stop.reason)
-                return
+                return self._recorded(invite, "outcome_unknown", stop.reason, at=at)
             now = self.clock.now()
             action = flow.answered(
                 response.status_code,
@@ -301,44 +348,57 @@ class Client:
                 at=now,
                 wall=time.time(),
             )
-            if isinstance(action, Stop) and self.recorder is not None:
-                self._record_response(invite, response, now)
             logger.debug("invite %s: %s", invite.invite_id, action)
+            if isinstance(action, Stop):
+                return self._record_response(invite, response, now)
+        return None
 
-    def _recorded(
-        self, invite: Invite, type_: str, reason: str, *, at: float | None = None
-    ) -> None:
+    def _recorded(self, invite: Invite, type_: str, reason: str, *, at: float) -> dict[str, Any]:
+        event = self._event(invite, type_, reason=reason, at=at)
         if self.recorder is not None:
-            self._record(invite, type_, reason=reason, at=at)
+            self._write(event)
+        return event
 
     # -- recording --------------------------------------------------------------------------
 
-    def _record(
+    def _event(
         self, invite: Invite, type_: str, *, at: float | None = None, **fields: Any
-    ) -> None:
-        recorder = self.recorder
-        assert recorder is not None
-        event = {
+    ) -> dict[str, Any]:
+        return {
             "type": type_,
             "client_context": invite.client_context,
             "invite_id": invite.invite_id,
             "at": self.clock.now() if at is None else at,
             **fields,
         }
+
+    def _record(
+        self, invite: Invite, type_: str, *, at: float | None = None, **fields: Any
+    ) -> None:
+        self._write(self._event(invite, type_, at=at, **fields))
+
+    def _write(self, event: dict[str, Any]) -> None:
+        recorder = self.recorder
+        assert recorder is not None
         try:
             recorder.record(event)
         except Exception:
-            logger.exception("recorder %r raised; event %s not recorded", recorder, type_)
+            logger.exception("recorder %r raised; event %s not recorded", recorder, event["type"])
 
-    def _record_response(self, invite: Invite, response: httpx.Response, at: float) -> None:
+    def _record_response(
+        self, invite: Invite, response: httpx.Response, at: float
+    ) -> dict[str, Any]:
         headers = {k: v for k in RECORDED_HEADERS if (v := response.headers.get(k)) is not None}
         try:
             body: Any = response.json()
         except ValueError:
             body = response.text or None
-        self._record(
+        event = self._event(
             invite, "response", at=at, status_code=response.status_code, headers=headers, body=body
         )
+        if self.recorder is not None:
+            self._write(event)
+        return event
 
     def _record_result(self, invite: Invite) -> None:
         self._record(
@@ -379,6 +439,10 @@ class Client:
             if content_type is not None and "json" not in content_type.lower():
                 raise NotificationError(f"content type {content_type!r} is not JSON")
         notifications = parse_notifications(body)
+        if self._fleet is not None:
+            receipt = await self._fleet.receive(notifications, at=self.clock.now())
+            self._after(receipt)
+            return receipt
         receipt = self.switchboard.receive(notifications, at=self.clock.now())
         self._after(receipt)
         # An invite may have moved to a state with a nearer deadline, or a notification
@@ -386,6 +450,30 @@ class Client:
         self._arm(self.switchboard.next_deadline())
         await anyio.lowlevel.checkpoint()
         return receipt
+
+    async def attach(self, client_context: str) -> InviteHandle:
+        """A handle on an invite another instance (or this one, before a restart) sent.
+
+        Needs a shared ``store``: the invite is folded from its stored inputs, and the
+        handle follows it to its outcome like one :meth:`invite` returned. Nothing is
+        sent: an invite whose answer never arrived waits for its notifications, and its
+        deadline fails it if none comes.
+
+        Args:
+            client_context: the invite's clientContext.
+
+        Returns:
+            An :class:`InviteHandle` (already finished, if the invite is).
+
+        Raises:
+            UnknownInvite: the store has no invite with this clientContext.
+            CallflowError: the Client is not open, or has no store.
+
+        """
+        self._task_group()
+        if self._fleet is None:
+            raise CallflowError("attach needs a store: Client(store=callflow.RedisStore(url))")
+        return await self._fleet.attach(client_context)
 
     # -- what follows a change --------------------------------------------------------------
 
@@ -538,4 +626,5 @@ class Client:
 
     def __repr__(self) -> str:
         state = "open" if self._tg is not None else "closed"
-        return f"<Client {state} invites={len(self.switchboard)} base_url={self.base_url!r}>"
+        held = len(self.switchboard) if self._fleet is None else len(self._fleet)
+        return f"<Client {state} invites={held} base_url={self.base_url!r}>"

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from ._core._invite import Invite as CoreInvite
 from ._core._notifications import parse_notifications
 from ._core._records import Step
 from ._exceptions import CallflowError
@@ -186,7 +187,7 @@ def replay(events: Iterable[Mapping[str, Any]]) -> Invite:
     return invite
 
 
-def _feed(invite: Invite, kind: object, event: Mapping[str, Any], at: float) -> bool:
+def _feed(invite: CoreInvite, kind: object, event: Mapping[str, Any], at: float) -> bool:
     """Feed one recorded input; False for an unknown type."""
     if kind == "response":
         invite.receive_response(
