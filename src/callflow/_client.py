@@ -173,10 +173,12 @@ class Client:
         # Absolute URLs: the client's own base_url when it has one, else ours. (httpx
         # parses a relative URL twice to merge it; an absolute one once.)
         self._root = str(self._http.base_url).rstrip("/") or self.base_url
+        if self._fleet is not None:
+            await self._fleet.enter()
         self._tg = await start_background(self._timer_loop, "callflow timer")
         if self._fleet is not None:
             try:
-                await self._fleet.open(self._tg)
+                await self._fleet.start(self._tg)
             except BaseException:
                 await self.__aexit__(None, None, None)
                 raise
@@ -269,9 +271,7 @@ class Client:
             self._handles[invite.invite_id] = handle
             if self.recorder is not None:
                 self._write(event)
-            last = await self._send(
-                fleet.sending_copy(invite), fleet.deadline_of(invite.invite_id)
-            )
+            last = await self._send(fleet.sending_copy(invite), fleet.deadline_of(invite.invite_id))
             self._changed(await fleet.sent(invite.invite_id, last))
             return handle
         receipt = self.switchboard.add(invite, at=self.clock.now(), deadlines=own)

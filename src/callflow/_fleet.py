@@ -164,19 +164,21 @@ class StoreEngine:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    async def open(self, tg: anyio.abc.TaskGroup) -> None:
-        """Enter the store and start the subscriber and the claim loop in ``tg``."""
+    async def enter(self) -> None:
+        """Enter the store (before the Client's task group: the store's scopes are outer)."""
         await self.store.__aenter__()
         self._open = True
+
+    async def start(self, tg: anyio.abc.TaskGroup) -> None:
+        """Start the subscriber (subscribed when this returns) and the claim loop in ``tg``."""
         await tg.start(self._subscriber, name="callflow store subscriber")
         tg.start_soon(self._claim_loop, name="callflow store deadlines")
 
     async def close(self) -> None:
-        """Leave the store (after the tasks were cancelled)."""
+        """Leave the store (after the Client's tasks were cancelled)."""
         if self._open:
             self._open = False
-            with anyio.CancelScope(shield=True):
-                await self.store.__aexit__(None, None, None)
+            await self.store.__aexit__(None, None, None)
 
     def __len__(self) -> int:
         return len(self._cache)

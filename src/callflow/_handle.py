@@ -121,9 +121,9 @@ class InviteHandle:
             CallflowError: the Client was closed first.
 
         """
-        invite = self.invite
-        while not invite.is_finished:
+        while not self.invite.is_finished:  # re-read: a store-backed Client swaps it
             await self._next_change()
+        invite = self.invite
         if invite.state is InviteState.failed:
             assert invite.failure is not None
             raise InviteFailed(
@@ -133,9 +133,9 @@ class InviteHandle:
 
     async def __aiter__(self) -> AsyncIterator[Step]:
         """Yield each step (not the ignored ones) as it happens, until the invite finishes."""
-        invite = self.invite
         index = 0
         while True:
+            invite = self.invite  # re-read: a store-backed Client swaps it
             steps = list(invite.history[index:])
             index += len(steps)
             for step in steps:
