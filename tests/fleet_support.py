@@ -45,7 +45,7 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 #: The bots' deadlines: short, so a dropped notification fails its invite within the test.
-DEADLINE = 6.0
+DEADLINE = 15.0
 TOKEN = "fleet-test-token"
 
 
