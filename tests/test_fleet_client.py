@@ -12,6 +12,7 @@ deadlines here are fractions of a second.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -308,3 +309,38 @@ async def test_attach_without_a_store_is_refused() -> None:
     async with callflow.Client(token=TOKEN) as client:
         with pytest.raises(callflow.CallflowError, match="attach needs a store"):
             await client.attach("anything")
+
+
+# -- callflow demo --store ---------------------------------------------------------------------
+
+
+def _demo(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    from callflow._cli import main
+
+    code = main(["demo", *args])
+    return code, capsys.readouterr().out
+
+
+def _rounded(out: str) -> str:
+    """The demo's output with its timings to 0.1 s (a run on Redis takes real time)."""
+    return re.sub(r"\(\+(\d+\.\d)\d\ds\)", r"(+\1s)", out)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_demo_on_a_store_shows_what_the_embedded_demo_shows(
+    backend: str, redis_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    embedded = _demo(capsys, "--backend", backend)
+    assert 0 == embedded[0]
+    assert embedded == _demo(capsys, "--backend", backend, "--store", "memory")
+    if backend == "asyncio":  # on the real clock: ~15 s; trio's Redis runs are proved above
+        on_redis = _demo(capsys, "--backend", backend, "--store", redis_url)
+        assert (0, _rounded(embedded[1])) == (on_redis[0], _rounded(on_redis[1]))
+
+
+def test_demo_refuses_a_store_url_it_cannot_use(capsys: pytest.CaptureFixture[str]) -> None:
+    from callflow._cli import main
+
+    assert 1 == main(["demo", "--store", "http://localhost:6379"])
+    assert "not a Redis URL" in capsys.readouterr().err

@@ -28,6 +28,7 @@ import contextlib
 import inspect
 import os
 import sys
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
@@ -39,6 +40,7 @@ from ._core._invite import Invite
 from ._core._notifications import parse_notifications
 from ._core._records import Step
 from ._exceptions import CallflowError
+from ._store import MemoryStore, Store
 from ._trace import JsonlRecorder, TraceError, read_trace, replay
 from .testing import SCENARIOS, ScenarioResult, run_scenario
 
@@ -129,6 +131,21 @@ def _write_trace(directory: Path, result: ScenarioResult) -> Path:
     return path
 
 
+def _store(url: str | None) -> Store | None:
+    """The demo's store from ``--store`` (see the parser's help).
+
+    Raises:
+        ValueError: a URL that names no store callflow has.
+    """
+    if url is None:
+        return None
+    if url == "memory":
+        return MemoryStore()
+    from ._redis import RedisStore
+
+    return RedisStore(url, prefix=f"callflow-demo-{uuid.uuid4().hex[:8]}")
+
+
 def _demo(args: argparse.Namespace) -> int:
     trace_dir: Path | None = args.trace_dir
     if trace_dir is not None:
@@ -137,13 +154,22 @@ def _demo(args: argparse.Namespace) -> int:
         except OSError as exc:
             return _fail("demo", f"cannot create {trace_dir}: {exc.strerror or exc}")
 
+    try:
+        store = _store(args.store)
+    except ValueError as exc:
+        return _fail("demo", str(exc))
+
     async def play() -> list[ScenarioResult]:
-        return [await run_scenario(scenario) for scenario in SCENARIOS]
+        if store is None:
+            return [await run_scenario(scenario) for scenario in SCENARIOS]
+        return [await run_scenario(scenario, store=store) for scenario in SCENARIOS]
 
     try:
         results = anyio.run(play, backend=args.backend)
     except (LookupError, ImportError) as exc:
         return _fail("demo", f"the {args.backend} backend is not available ({exc})")
+    except OSError as exc:
+        return _fail("demo", f"cannot reach the store {args.store}: {exc.strerror or exc}")
     symbols = _symbols(sys.stdout)
     print(
         "callflow demo: the spec's examples, a declined invite and a throttled one, "
@@ -300,6 +326,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--trace-dir", type=Path, metavar="DIR", help="write each trace here")
     demo.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
     demo.add_argument("-v", "--verbose", action="store_true", help="show every step")
+    demo.add_argument(
+        "--store",
+        metavar="URL",
+        help="keep the invites in this store: redis://host:port/db (a fresh key prefix per "
+        "run) or 'memory'; by default they stay in the Client's process",
+    )
     again = commands.add_parser(
         "replay",
         help="replay a recorded trace and show the path it takes",
