@@ -1,4 +1,8 @@
-"""The spec's examples, read from ``../shared/spec/participant-invite.txt`` itself.
+"""The spec's examples, read from ``tests/data/spec/participant-invite.txt`` itself.
+
+The spec files are vendored into the repository (copied unchanged from the project's shared
+spec), so the suite needs nothing beside the checkout. ``CALLFLOW_SPEC_DIR`` points it at
+another copy.
 
 Nothing here is retyped: every JSON object comes out of the spec file. Each example has
 four blocks in order: the request, the response, the operation-completed notification
@@ -15,9 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-SPEC_DIR = Path(
-    os.environ.get("CALLFLOW_SPEC_DIR", Path(__file__).parents[1] / ".." / "shared" / "spec")
-)
+SPEC_DIR = Path(os.environ.get("CALLFLOW_SPEC_DIR", Path(__file__).parent / "data" / "spec"))
 SPEC_TXT = SPEC_DIR / "participant-invite.txt"
 SPEC_MD = SPEC_DIR / "participant-invite.md"
 

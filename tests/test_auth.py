@@ -453,17 +453,125 @@ async def test_a_failed_fetch_is_unauthorized(
     )
 
 
-async def test_a_failed_fetch_is_retried_by_the_next_validation(
-    service: KeyService, validator: TokenValidator
+async def test_a_failed_fetch_is_retried_by_the_first_validation_after_the_back_off(
+    service: KeyService, validator: TokenValidator, clock: FakeClock
 ) -> None:
     service.status = 503
     await refused(validator, bearer(token()))
 
     service.status = 200
+    clock.now += 1.0  # the first back-off
     claims = await validator.validate(bearer(token()))
 
     assert claims["tid"] == TENANT_ID
     assert service.fetches() == (2, 1)
+
+
+# --- key endpoint outages (issue 17, items 7 and 8) ------------------------------------------
+
+
+def validator_for(
+    client: httpx.AsyncClient, clock: FakeClock, app_id: Any = APP_ID, **options: Any
+) -> TokenValidator:
+    """A validator on the fake key service and ``clock``, made with ``options``."""
+    return TokenValidator(
+        app_id, openid_config_url=CONFIG_URL, http_client=client, clock=clock, **options
+    )
+
+
+def minted_at(clock: FakeClock) -> str:
+    """A token issued now by ``clock``, valid for an hour."""
+    now = int(clock.now)
+    return token(iat=now - 60, nbf=now - 60, exp=now + 3600)
+
+
+async def test_an_outage_after_cache_ttl_is_served_from_the_stale_keys(
+    service: KeyService, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    validator = validator_for(client, clock, cache_ttl=3600, max_stale=7200)
+    await validator.validate(bearer(token()))
+    service.status = 503
+    clock.now += 3600 + 60  # the cache is stale and its refresh fails
+    assert TENANT_ID == (await validator.validate(bearer(minted_at(clock))))["tid"]
+    assert TENANT_ID == (await validator.validate(bearer(minted_at(clock))))["tid"]
+    clock.now += 7200  # past cache_ttl + max_stale: the stale keys are no longer trusted
+    error = await refused(validator, bearer(minted_at(clock)))
+    assert "the signing keys could not be fetched" in str(error)
+
+
+async def test_an_outage_costs_one_fetch_per_back_off_not_one_per_callback(
+    service: KeyService, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    validator = validator_for(client, clock, max_backoff=8)
+    service.status = 503
+    for _ in range(20):
+        await refused(validator, bearer(minted_at(clock)))
+    assert 1 == validator.fetches
+    # The back-off doubles (1, 2, 4, 8, 8 s): each due retry is one fetch.
+    for wait, fetches in [(1, 2), (1.9, 2), (0.1, 3), (4, 4), (8, 5), (8, 6)]:
+        clock.now += wait
+        for _ in range(5):
+            await refused(validator, bearer(minted_at(clock)))
+        assert fetches == validator.fetches
+    service.status = 200
+    clock.now += 8
+    assert TENANT_ID == (await validator.validate(bearer(minted_at(clock))))["tid"]
+    assert 7 == validator.fetches
+
+
+async def test_concurrent_callbacks_during_an_outage_share_one_fetch(
+    service: KeyService, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    validator = validator_for(client, clock)
+    service.status = 503
+    service.delay = 0.02
+
+    async def validate() -> None:
+        await refused(validator, bearer(token()))
+
+    async with anyio.create_task_group() as tasks:
+        for _ in range(20):
+            tasks.start_soon(validate)
+    assert (1, 0) == service.fetches()
+
+
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+async def test_a_time_claim_too_large_for_a_float_is_a_401(
+    validator: TokenValidator, claim: str
+) -> None:
+    changes: dict[str, Any] = {claim: 10**400}
+    error = await refused(validator, bearer(token(**changes)))
+    assert 401 == error.status_code
+    assert f"the token's {claim!r} claim is not a plausible time" == str(error)
+
+
+# --- who may call: tenants and application ids ---------------------------------------------
+
+
+async def test_a_tenant_outside_the_allow_list_is_a_403(
+    client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    validator = validator_for(client, clock, tenants=["another-tenant"])
+    error = await refused(validator, bearer(token()))
+    assert 403 == error.status_code
+    assert "tenant" in str(error)
+    allowed = validator_for(client, clock, tenants=[TENANT_ID, "another-tenant"])
+    assert TENANT_ID == (await allowed.validate(bearer(token())))["tid"]
+
+
+async def test_several_app_ids_accept_a_token_for_any_of_them(
+    client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    validator = validator_for(client, clock, app_id=["another-bot", APP_ID])
+    assert APP_ID == (await validator.validate(bearer(token())))["aud"]
+    alone = validator_for(client, clock, app_id=["another-bot"])
+    assert 403 == (await refused(alone, bearer(token()))).status_code
+
+
+@pytest.mark.parametrize("tenants", [[], ()])
+def test_an_empty_tenant_allow_list_is_refused(tenants: Any) -> None:
+    with pytest.raises(ValueError, match="tenants"):
+        TokenValidator(APP_ID, tenants=tenants)
 
 
 async def test_concurrent_validations_share_a_failed_fetch(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -52,7 +54,7 @@ def test_demo_shows_each_scenarios_path_with_timings(capsys: pytest.CaptureFixtu
     ) in lines
     assert (
         "declined   invite        requested → running (+0.000s) → failed (+2.000s)  "
-        "[operation_failed: resultInfo 603/0]  ✓"
+        "[operation_failed: resultInfo 603/0]  expected failed (operation_failed) ✓"
     ) in lines
     assert (
         "throttled  invite        requested → running (+1.000s) → completed (+3.000s)  ✓  (2 POSTs)"
@@ -178,6 +180,8 @@ def test_replay_of_a_trace_without_a_result_says_there_is_nothing_to_compare(
         pytest.param("", id="empty"),
         pytest.param('{"type": "response", "at": 0}\n', id="no invite event"),
         pytest.param('{"no": "type"}\n', id="not an event"),
+        pytest.param('{"type": "invite", "x": ' + "[" * 100_000 + "\n", id="nested too deep"),
+        pytest.param('{"type": "invite", "at": ' + "9" * 5000 + "}\n", id="integer too long"),
     ],
 )
 def test_replay_of_an_unusable_trace_is_one_line_on_stderr(
@@ -290,3 +294,103 @@ def test_python_m_callflow_demo_exits_0() -> None:
 
     assert 0 == done.returncode, done.stderr
     assert "7 scenarios: 7 as expected" in done.stdout
+
+
+def test_demo_on_trio_without_trio_names_the_extra() -> None:
+    # A fresh interpreter in which trio cannot be imported, as if it were not installed.
+    code = (
+        "import sys; sys.modules['trio'] = None; "
+        "from callflow._cli import main; sys.exit(main(['demo', '--backend', 'trio']))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert 1 == done.returncode
+    _one_error_line(done.stderr, "demo")
+    assert "pip install 'callflow[trio]'" in done.stderr
+
+
+def test_demo_says_a_declined_invite_was_expected_to_fail(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert 0 == main(["demo"])
+    out = capsys.readouterr().out.splitlines()
+    [declined] = [line for line in out if line.startswith("declined ")]
+    assert declined.endswith("expected failed (operation_failed) ✓")
+
+
+def test_demo_explains_the_spec_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["demo"])
+    [line] = [line for line in capsys.readouterr().out.splitlines() if "the spec:" in line]
+    assert "/communications/calls/{id}/participants/invite" in line
+
+
+class Terminal(io.StringIO):
+    """A captured stdout that says it is a terminal."""
+
+    encoding = "utf-8"
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("no_color", "coloured"), [(None, True), ("1", False), ("", True)])
+def test_demo_colours_its_ticks_on_a_terminal_unless_no_color_is_set(
+    no_color: str | None, coloured: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if no_color is None:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    else:
+        monkeypatch.setenv("NO_COLOR", no_color)
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    assert 0 == main(["demo"])
+    assert coloured == ("\x1b[32m✓\x1b[0m" in terminal.getvalue())
+    assert coloured == ("\x1b[" in terminal.getvalue())
+
+
+def test_demo_is_not_coloured_when_piped(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["demo"])
+    assert "\x1b[" not in capsys.readouterr().out
+
+
+def test_demo_help_shows_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    assert 0 == main(["demo", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default: asyncio; trio needs callflow[trio])" in out
+    assert "(default: none written)" in out
+
+
+def _without_graphviz(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``callflow diagrams`` with a PATH on which there is no ``dot``."""
+    code = "import sys; from callflow._cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run(
+        [sys.executable, "-c", code, "diagrams", "--out", str(tmp_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PATH": str(tmp_path / "no-graphviz-here")},
+    )
+
+
+def test_diagrams_without_graphviz_write_mermaid_and_dot_and_say_what_was_skipped(
+    tmp_path: Path,
+) -> None:
+    done = _without_graphviz(tmp_path)
+
+    assert 0 == done.returncode, done.stderr
+    _one_error_line(done.stderr, "diagrams")
+    assert "skipped SVG and PNG" in done.stderr
+    assert "dot" in done.stderr
+    assert list(tmp_path.glob("*.mmd"))
+    assert list(tmp_path.glob("*.dot"))
+    assert [] == list(tmp_path.glob("*.svg")) + list(tmp_path.glob("*.png"))
+
+
+def test_diagrams_asked_for_svg_without_graphviz_fail_naming_the_fix(tmp_path: Path) -> None:
+    done = _without_graphviz(tmp_path, "--format", "svg")
+
+    assert 1 == done.returncode
+    _one_error_line(done.stderr, "diagrams")
+    assert "--format mermaid --format dot" in done.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
@@ -26,6 +27,7 @@ from callflow._core._machine import (
 )
 from callflow._exceptions import CallflowError
 from callflow._flow_diagrams import write_flow_diagrams
+from callflow.testing import spec_flows
 
 KINDS = list(InviteKind)
 COMMITTED = Path(__file__).parents[1] / "diagrams"
@@ -48,7 +50,7 @@ class Step:
 
 def committed_flows() -> Mapping[str, Sequence[diagrams.Message]]:
     """The flows drawn in the committed diagrams/ folder: the spec's examples."""
-    return diagrams.spec_flows()
+    return spec_flows()
 
 
 def table_edges(kind: InviteKind) -> set[Edge]:
@@ -590,13 +592,18 @@ def test_main_writes_the_chosen_formats(tmp_path: Path, capsys: pytest.CaptureFi
     assert not (tmp_path / "invite.svg").exists()
 
 
-def test_main_without_graphviz_says_what_to_install(
+def test_main_without_graphviz_writes_the_text_formats_and_says_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(shutil, "which", lambda _name: None)
 
-    assert 1 == diagrams.main(["--out", str(tmp_path)])
-    assert "apt-get install graphviz" in capsys.readouterr().err
+    assert 0 == diagrams.main(["--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert "skipped SVG and PNG" in err
+    assert "apt-get install graphviz" in err
+    assert (tmp_path / "invite.mmd").exists()
+    assert not (tmp_path / "invite.svg").exists()
+    assert 1 == diagrams.main(["--out", str(tmp_path), "--format", "png"])
 
 
 def test_main_refuses_trace_without_a_loader(
@@ -628,3 +635,15 @@ def test_main_draws_each_traced_invite_with_the_loader_it_is_given(tmp_path: Pat
 def test_main_usage_errors_return_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert 2 == diagrams.main(["--format", "gif"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_the_diagrams_package_loads_without_the_fake_service() -> None:
+    script = (
+        "import sys, callflow.diagrams as d; d.write_diagrams; "
+        "print(sorted(m for m in sys.modules if m.startswith('callflow.testing')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+
+    assert "[]" == done.stdout.strip()

@@ -225,6 +225,13 @@ def _with_phone(phone_id: str) -> Body:
     return participant
 
 
+def _phone_as_number() -> Body:
+    participant = _participant(4)
+    phone = participant["identity"]["phone"]
+    phone["number"] = phone.pop("id")
+    return participant
+
+
 def _without(key: str, number: int) -> Body:
     participant = _participant(number)
     del participant[key]
@@ -255,6 +262,12 @@ INVALID: list[tuple[str, list[Any], str | None, str]] = [
     ("clientContext of 257 characters", [_participant(4)], "x" * 257, "257 characters"),
     ("empty clientContext", [_participant(4)], "", "non-empty string"),
     ("phone not E.164", [_with_phone("12345")], None, "'12345' is not an E.164 number"),
+    (
+        "phone number given as 'number', not 'id'",
+        [_phone_as_number()],
+        None,
+        "participants[0].identity.phone: no 'id': the E.164 number goes in phone.id",
+    ),
     (
         "identity set with no identity",
         [{"identity": {"@odata.type": "#microsoft.graph.identitySet", "user": None}}],
@@ -856,7 +869,7 @@ def test_from_dict_refuses_a_record_to_dict_did_not_write(
 
 def _malformed_result_info(example: Example, status: str) -> Body:
     body = with_status(example.completed, status)
-    body["value"][0]["resourceData"]["resultInfo"] = {"code": "403"}
+    body["value"][0]["resourceData"]["resultInfo"] = {"code": True}
     return body
 
 

@@ -581,7 +581,7 @@ def test_a_body_with_a_malformed_nested_model_applies_nothing(
     moving = answered(board, spec[5], {**spec[5].request, "clientContext": "move"})
     if which == "operation":
         bad = copy.deepcopy(spec[4].completed)
-        bad["value"][0]["resourceData"].update(status="failed", resultInfo={"code": "x"})
+        bad["value"][0]["resourceData"].update(status="failed", resultInfo={"code": True})
         bad["value"][0]["resourceData"]["clientContext"] = "move"
         bad["value"][0]["resourceData"]["id"] = spec[5].response["id"]
     else:

@@ -278,6 +278,13 @@ BAD_REQUESTS: list[Any] = [
         id="content-length-not-a-number",
     ),
     pytest.param(
+        lambda: request(headers=[("Content-Length", "9" * 5000)]),
+        400,
+        "badRequest",
+        "Content-Length",
+        id="content-length-of-5000-digits",
+    ),
+    pytest.param(
         lambda: request(content=b'{"value": [{'),
         400,
         "invalidNotification",

@@ -11,8 +11,9 @@ POSTs its own notifications, signed, to the served webhook.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 import httpx
@@ -20,12 +21,12 @@ import pytest
 import uvicorn
 
 import callflow
-from callflow._webhook import WebhookApp
 from callflow.testing import Accepts, FakeGraph
 from webhook_support import (
     APP_ID,
     CONFIG_URL,
     JWKS_URL,
+    TENANT_ID,
     KeyService,
     RecordingClient,
     completed,
@@ -46,7 +47,7 @@ def anyio_backend() -> str:
 
 
 @asynccontextmanager
-async def served(app: WebhookApp) -> AsyncIterator[str]:
+async def served(app: Any) -> AsyncIterator[str]:
     """Serve ``app`` with uvicorn on a free loopback port; its base URL."""
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
@@ -60,6 +61,19 @@ async def served(app: WebhookApp) -> AsyncIterator[str]:
             yield f"http://{host}:{port}"
         finally:
             server.should_exit = True
+
+
+@asynccontextmanager
+async def served_webhook(
+    client: RecordingClient, keys: KeyService, **options: Any
+) -> AsyncIterator[str]:
+    """A webhook_app for ``client`` made with ``options``, served; its base URL."""
+    async with httpx.AsyncClient(transport=httpx.MockTransport(keys.handle)) as key_http:
+        app = callflow.webhook_app(
+            client, app_id=APP_ID, openid_config_url=CONFIG_URL, http_client=key_http, **options
+        )
+        async with served(app) as url:
+            yield url
 
 
 @pytest.fixture
@@ -77,12 +91,8 @@ async def client() -> AsyncIterator[RecordingClient]:
 
 @pytest.fixture
 async def url(client: RecordingClient, keys: KeyService) -> AsyncIterator[str]:
-    async with httpx.AsyncClient(transport=httpx.MockTransport(keys.handle)) as key_http:
-        app = callflow.webhook_app(
-            client, app_id=APP_ID, openid_config_url=CONFIG_URL, http_client=key_http
-        )
-        async with served(app) as url:
-            yield url
+    async with served_webhook(client, keys) as url:
+        yield url
 
 
 async def post(http: httpx.AsyncClient, body: bytes, *, signed: bool = True) -> httpx.Response:
@@ -185,3 +195,114 @@ async def test_fake_graphs_signed_notifications_over_http_complete_the_invite(
                     await fake.drain()
 
     assert [("operation", 202), ("roster", 202)] == [(s.label, s.status_code) for s in fake.sent]
+
+
+# --- slow and lying requests (issue 17, item 9) ---------------------------------------------
+
+
+async def raw_request(url: str, head: bytes) -> bytes:
+    """Send ``head`` (a request line and headers, no body) and read the answer's first bytes."""
+    host, port = url.removeprefix("http://").split(":")
+    async with await anyio.connect_tcp(host, int(port)) as stream:
+        await stream.send(head)
+        with anyio.fail_after(5):
+            return await stream.receive()
+
+
+async def test_a_request_without_a_token_and_a_stalled_body_is_answered_401_at_once(
+    url: str,
+) -> None:
+    head = (
+        b"POST / HTTP/1.1\r\nHost: bot\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1000\r\n\r\n"
+    )
+    answer = await raw_request(url, head)  # no body byte is ever sent
+    assert answer.startswith(b"HTTP/1.1 401 ")
+
+
+async def test_a_signed_request_whose_body_stalls_is_answered_408(
+    client: RecordingClient, keys: KeyService
+) -> None:
+    async with served_webhook(client, keys, body_timeout=0.3) as url:
+        head = (
+            b"POST / HTTP/1.1\r\nHost: bot\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer " + token().encode() + b"\r\n"
+            b"Content-Length: 1000\r\n\r\n{"
+        )
+        answer = await raw_request(url, head)
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert b"requestTimeout" in answer
+
+
+# --- mounted in Starlette, with the bot's own claims policy ---------------------------------
+
+
+async def test_in_starlette_route_serves_the_path_and_mount_redirects_it(
+    client: RecordingClient, keys: KeyService
+) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount, Route
+
+    seen: list[str] = []
+
+    async def on_claims(claims: Mapping[str, Any]) -> None:
+        seen.append(claims["tid"])
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(keys.handle)) as key_http:
+        webhook = callflow.webhook_app(
+            client,
+            app_id=APP_ID,
+            openid_config_url=CONFIG_URL,
+            http_client=key_http,
+            on_claims=on_claims,
+        )
+        bot = Starlette(
+            routes=[
+                Route("/api/calls", webhook, methods=["POST"]),  # the README's way
+                Mount("/mounted/calls", app=webhook),
+            ]
+        )
+        handle = await invite(client)
+        async with served(bot) as url, httpx.AsyncClient(base_url=url) as http:
+            headers = {"Content-Type": JSON, "Authorization": f"Bearer {token()}"}
+            body = json.dumps(completed()).encode()
+            redirected = await http.post("/mounted/calls", content=body, headers=headers)
+            answered = await http.post("/api/calls", content=body, headers=headers)
+    # A Mount serves only "/mounted/calls/": without the slash Starlette answers 307.
+    assert 307 == redirected.status_code
+    assert redirected.headers["location"].endswith("/mounted/calls/")
+    assert 202 == answered.status_code
+    assert [TENANT_ID] == seen
+    with anyio.fail_after(5):
+        assert callflow.InviteState.completed == await handle.wait()
+
+
+async def test_on_claims_raising_refuses_the_callback_with_its_status(
+    client: RecordingClient, keys: KeyService
+) -> None:
+    def only_known_callers(claims: Mapping[str, Any]) -> None:
+        raise callflow.WebhookAuthError("this caller is not ours", status_code=403)
+
+    handle = await invite(client)
+    async with (
+        served_webhook(client, keys, on_claims=only_known_callers) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        response = await post(http, json.dumps(completed()).encode())
+    assert 403 == response.status_code
+    assert "this caller is not ours" == response.json()["error"]["message"]
+    assert callflow.InviteState.running == handle.state
+
+
+async def test_a_tenant_outside_the_allow_list_is_refused_over_http(
+    client: RecordingClient, keys: KeyService
+) -> None:
+    handle = await invite(client)
+    async with (
+        served_webhook(client, keys, tenants=["someone-else"]) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        response = await post(http, json.dumps(completed()).encode())
+    assert 403 == response.status_code
+    assert "forbidden" == response.json()["error"]["code"]
+    assert callflow.InviteState.running == handle.state

@@ -42,8 +42,26 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time they load on firs
     )
     from ._handle import InviteHandle
     from ._ids import Invite
-    from ._tokens import GRAPH_SCOPE, TokenCredential, TokenSource
-    from ._trace import JsonlRecorder, MemoryRecorder, Recorder, TraceError, read_trace, replay
+    from ._redis import RedisStore
+    from ._store import (
+        Change,
+        ClientContextInFlight,
+        MemoryStore,
+        Snapshot,
+        Store,
+        StoreError,
+        UnknownInvite,
+    )
+    from ._tokens import GRAPH_SCOPE, Cloud, TokenCredential, TokenSource
+    from ._trace import (
+        JsonlRecorder,
+        MemoryRecorder,
+        Recorder,
+        RedactingRecorder,
+        TraceError,
+        read_trace,
+        replay,
+    )
     from ._webhook import webhook_app
 
 
@@ -77,13 +95,21 @@ __all__ = [
     "webhook_app",
     "GRAPH_BASE_URL",
     "GRAPH_SCOPE",
+    "Cloud",
     # traces
     "Recorder",
     "MemoryRecorder",
     "JsonlRecorder",
+    "RedactingRecorder",
     "TraceError",
     "read_trace",
     "replay",
+    # stores: where invites live (a fleet shares one)
+    "Store",
+    "MemoryStore",
+    "RedisStore",
+    "Snapshot",
+    "Change",
     # notifications
     "parse_notifications",
     "CommsNotification",
@@ -106,12 +132,23 @@ __all__ = [
     "NotificationError",
     "InviteFailed",
     "WebhookAuthError",
+    "StoreError",
+    "ClientContextInFlight",
+    "UnknownInvite",
 ]
 
 #: Where each public name lives. ``import callflow`` loads none of them: a name's module is
 #: imported when the name is first used, so the sans-I/O core (``Invite``, ``Switchboard``)
 #: runs without loading anyio or httpx.
 _LAZY: dict[str, str] = {
+    "RedisStore": "._redis",
+    "Store": "._store",
+    "MemoryStore": "._store",
+    "Snapshot": "._store",
+    "Change": "._store",
+    "StoreError": "._store",
+    "ClientContextInFlight": "._store",
+    "UnknownInvite": "._store",
     "TokenValidator": "._auth",
     "GRAPH_BASE_URL": "._client",
     "Client": "._client",
@@ -153,9 +190,11 @@ _LAZY: dict[str, str] = {
     "WebhookAuthError": "._exceptions",
     "InviteHandle": "._handle",
     "GRAPH_SCOPE": "._tokens",
+    "Cloud": "._tokens",
     "TokenCredential": "._tokens",
     "TokenSource": "._tokens",
     "JsonlRecorder": "._trace",
+    "RedactingRecorder": "._trace",
     "MemoryRecorder": "._trace",
     "Recorder": "._trace",
     "TraceError": "._trace",

@@ -16,8 +16,10 @@ The calls service signs every callback POST with a JWT in ``Authorization: Beare
 3. The tenant claim (``tid``) must be present: it says which tenant the call belongs to.
    (Microsoft's .NET samples read ``http://schemas.microsoft.com/identity/claims/tenantid``,
    the name .NET's token handler gives to ``tid``.)
-4. Last, the audience must be ``app_id``. Every earlier failure is a 401; a token that passes
-   them all but names another audience is authentic, only meant for another application: 403.
+4. Last, the audience must be ``app_id`` (or one of them), and the tenant one of
+   ``tenants`` when that allow-list is given. Every earlier failure is a 401; a token that
+   passes them all but names another audience, or a tenant not allowed, is authentic, only
+   not meant for this application: 403.
 
 Keys are fetched together with the OpenID document, as one snapshot kept for ``cache_ttl``
 seconds. One fetch runs at a time, behind an :class:`anyio.Lock`. Each fetch bumps a
@@ -25,9 +27,17 @@ generation number: a task that read the generation, then waited for the lock whi
 task fetched, takes that fetch's outcome (keys or failure) instead of fetching again. So any
 number of concurrent validations on a cold cache cost one fetch. A ``kid`` missing from a
 fresh snapshot may mean the service rotated its keys, so it triggers a refetch, but at most
-one per ``refresh_interval``: a flood of forged key ids cannot hammer the key endpoint. A
-failed fetch fails the validations waiting for it and is then forgotten: the next validation
-that needs keys tries again.
+one per ``refresh_interval``: a flood of forged key ids cannot hammer the key endpoint.
+
+A failed fetch is remembered: no fetch is tried again until a back-off has passed (1 s,
+doubling each failure in a row up to ``max_backoff``), so an outage of the key endpoint
+costs one fetch per back-off, not one per callback, and no callback waits for a fetch
+that is not due. Meanwhile, and while a fetch fails, the keys last fetched keep verifying
+for up to ``max_stale`` seconds past their ``cache_ttl`` (as the Bot Framework SDKs do);
+after that, or with no keys ever fetched, a callback is a 401 naming the outage.
+
+A claim checked against a number (``exp``, ``nbf``, ``iat``) must be a finite number of
+plausible size: ``exp=10**400`` is a 401, not an ``OverflowError``.
 
 Error messages say what is wrong with a token but never quote it, nor any value taken from
 it; PyJWT's own errors are not chained (``from None``) for the same reason.
@@ -35,6 +45,7 @@ it; PyJWT's own errors are not chained (``from None``) for the same reason.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -57,6 +68,11 @@ DEFAULT_ISSUERS: Final = ("https://api.botframework.com", "https://graph.microso
 _ALGORITHMS: Final = ("RS256", "RS384", "RS512")
 _TENANT_CLAIM: Final = "tid"
 _INSTALL_HINT: Final = "TokenValidator needs PyJWT with cryptography: pip install 'callflow[jwt]'"
+#: The largest magnitude a time claim may have: beyond it a float loses whole seconds.
+_MAX_TIME: Final = 2**53
+_FIRST_BACKOFF: Final = 1.0
+
+logger = logging.getLogger("callflow.webhook")
 
 
 @attrs.frozen
@@ -83,6 +99,7 @@ class TokenValidator:
 
     Args:
         app_id: the application (client) id of the bot; tokens must have it as audience.
+            Several ids (a collection) accept a token meant for any of them.
         openid_config_url: the service's OpenID configuration document, whose ``jwks_uri``
             names the signing keys.
         http_client: the client that fetches the document and keys. If omitted, the
@@ -93,16 +110,22 @@ class TokenValidator:
         refresh_interval: the least number of seconds between two refetches caused by a
             token whose ``kid`` is not among the cached keys.
         clock: the current Unix time in seconds; it judges token lifetimes and cache ages.
+        tenants: when given, the only tenant ids (``tid``) accepted; a token from any
+            other tenant is refused with 403.
+        max_stale: seconds past ``cache_ttl`` for which the keys last fetched still
+            verify while fetching new ones fails.
+        max_backoff: the longest wait, in seconds, between two fetches after failures.
 
     Raises:
-        ValueError: for an empty ``app_id`` or ``issuers``, or a negative duration.
+        ValueError: for an empty ``app_id``, ``issuers`` or ``tenants``, or a negative
+            duration.
         ImportError: if PyJWT or cryptography is missing (``pip install 'callflow[jwt]'``).
 
     """
 
     def __init__(
         self,
-        app_id: str,
+        app_id: str | Collection[str],
         *,
         openid_config_url: str = DEFAULT_OPENID_CONFIG_URL,
         http_client: httpx.AsyncClient | None = None,
@@ -111,10 +134,18 @@ class TokenValidator:
         cache_ttl: float = 6 * 3600,
         refresh_interval: float = 300.0,
         clock: Callable[[], float] = time.time,
+        tenants: Collection[str] | None = None,
+        max_stale: float = 24 * 3600,
+        max_backoff: float = 60.0,
     ) -> None:
         _require_pyjwt()
-        if not app_id:
+        app_ids = (app_id,) if isinstance(app_id, str) else tuple(app_id)
+        if not app_ids or not all(isinstance(a, str) and a for a in app_ids):
             raise ValueError("app_id must not be empty")
+        if isinstance(tenants, str):
+            tenants = (tenants,)
+        if tenants is not None and not tenants:
+            raise ValueError("tenants, when given, must name at least one tenant id")
         if isinstance(issuers, str):
             issuers = (issuers,)
         if not issuers:
@@ -123,11 +154,17 @@ class TokenValidator:
             ("leeway", leeway),
             ("cache_ttl", cache_ttl),
             ("refresh_interval", refresh_interval),
+            ("max_stale", max_stale),
+            ("max_backoff", max_backoff),
         ):
             if not value >= 0:
                 raise ValueError(f"{name} must be a non-negative number of seconds, not {value}")
 
-        self._app_id = app_id
+        self._app_ids = app_ids
+        self._app_id = app_ids[0] if len(app_ids) == 1 else ", ".join(app_ids)
+        self._tenants = None if tenants is None else frozenset(tenants)
+        self._max_stale = max_stale
+        self._max_backoff = max_backoff
         self._openid_config_url = openid_config_url
         self._issuers = tuple(issuers)
         self._leeway = leeway
@@ -142,6 +179,10 @@ class TokenValidator:
         self._generation = 0
         self._failure: WebhookAuthError | None = None
         self._last_attempt = -math.inf
+        self._failures = 0  # fetches failed in a row
+        self._retry_at = -math.inf  # no fetch before this, after a failure
+        #: How many times the OpenID document was fetched (or tried).
+        self.fetches = 0
 
     def __repr__(self) -> str:
         return (
@@ -203,9 +244,14 @@ class TokenValidator:
         tenant = claims.get(_TENANT_CLAIM)
         if not isinstance(tenant, str) or not tenant:
             raise WebhookAuthError(f"the token has no tenant id claim ({_TENANT_CLAIM!r})")
-        if not _names_audience(claims["aud"], self._app_id):
+        if not any(_names_audience(claims["aud"], a) for a in self._app_ids):
             raise WebhookAuthError(
                 f"the token is meant for another application, not {self._app_id!r}",
+                status_code=403,
+            )
+        if self._tenants is not None and tenant not in self._tenants:
+            raise WebhookAuthError(
+                "the token's tenant is not one of the tenants this webhook serves",
                 status_code=403,
             )
         return claims
@@ -239,6 +285,8 @@ class TokenValidator:
             # NaN compares false with everything, and Infinity never expires: both refused.
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise WebhookAuthError(f"the token's {claim!r} claim is not a number")
+            if isinstance(value, int) and abs(value) > _MAX_TIME:
+                raise WebhookAuthError(f"the token's {claim!r} claim is not a plausible time")
             if not math.isfinite(value):
                 raise WebhookAuthError(f"the token's {claim!r} claim is not a finite number")
         if claims["exp"] <= now - self._leeway:
@@ -252,27 +300,54 @@ class TokenValidator:
         generation = self._generation
         snapshot = self._snapshot
         if snapshot is None or self._clock() - snapshot.fetched_at >= self._cache_ttl:
-            snapshot = await self._refresh(generation)
+            snapshot = await self._fresh_or_stale(generation)
             generation = self._generation
         key = snapshot.keys.get(kid)
         if key is None and self._clock() - self._last_attempt >= self._refresh_interval:
             # An unknown kid may be a rotated key: look again, but not too often.
-            snapshot = await self._refresh(generation)
+            snapshot = await self._fresh_or_stale(generation)
             key = snapshot.keys.get(kid)
         if key is None:
             raise WebhookAuthError("the token is signed with an unknown key id")
         return key
 
+    async def _fresh_or_stale(self, seen_generation: int) -> _KeySnapshot:
+        """A fresh snapshot, or while fetching fails the last one, up to ``max_stale`` old."""
+        try:
+            return await self._refresh(seen_generation)
+        except WebhookAuthError:
+            stale = self._snapshot
+            if stale is None or self._clock() - stale.fetched_at >= (
+                self._cache_ttl + self._max_stale
+            ):
+                raise
+            logger.warning(
+                "callflow webhook: the signing keys could not be refreshed; "
+                "using the keys fetched %.0f s ago",
+                self._clock() - stale.fetched_at,
+            )
+            return stale
+
     async def _refresh(self, seen_generation: int) -> _KeySnapshot:
-        """Fetch a new snapshot, unless a fetch finished since ``seen_generation`` was read."""
+        """Fetch a new snapshot, unless a fetch finished since ``seen_generation`` was read.
+
+        After a failure no fetch is tried before the back-off has passed: the failure is
+        raised again at once.
+        """
         async with self._lock:
-            if self._generation == seen_generation:
+            if self._generation == seen_generation and self._clock() >= self._retry_at:
                 self._last_attempt = self._clock()
+                self.fetches += 1
                 try:
                     self._snapshot = await self._fetch(fetched_at=self._last_attempt)
                     self._failure = None
+                    self._failures = 0
+                    self._retry_at = -math.inf
                 except WebhookAuthError as exc:
                     self._failure = exc
+                    self._failures += 1
+                    backoff = _FIRST_BACKOFF * 2 ** min(self._failures - 1, 30)
+                    self._retry_at = self._clock() + min(backoff, self._max_backoff)
                 # Not bumped if the fetch was cancelled: a waiter then fetches in its place.
                 self._generation += 1
             if self._failure is not None:

@@ -37,11 +37,12 @@ import anyio
 
 from . import __version__
 from ._core._invite import Invite
+from ._core._machine import InviteState
 from ._core._notifications import parse_notifications
 from ._core._records import Step
 from ._exceptions import CallflowError
 from ._store import MemoryStore, Store
-from ._trace import JsonlRecorder, TraceError, read_trace, replay
+from ._trace import JsonlRecorder, TraceError, invites_of, read_trace, replay
 from .testing import SCENARIOS, ScenarioResult, run_scenario
 
 if TYPE_CHECKING:
@@ -56,13 +57,39 @@ class _Symbols(NamedTuple):
     bad: str
 
 
+_GREEN, _RED, _RESET = "\x1b[32m", "\x1b[31m", "\x1b[0m"
+
+#: What "the spec" means wherever the demo says it.
+SPEC_LINE = (
+    "the spec: Microsoft Graph's reference page for POST "
+    "/communications/calls/{id}/participants/invite, whose examples 1-5 are played here"
+)
+
+
+def _colour(stream: IO[str]) -> bool:
+    """Colour on a terminal, unless NO_COLOR is set to anything (https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
 def _symbols(stream: IO[str]) -> _Symbols:
-    """Arrows and ticks when the terminal can print them, ASCII when it cannot."""
+    """Arrows and ticks when the terminal can print them, ASCII when it cannot.
+
+    On a colour terminal the ticks are green and the crosses red.
+    """
     try:
         "→✓✗…".encode(getattr(stream, "encoding", None) or "ascii")
     except (UnicodeEncodeError, LookupError):
-        return _Symbols("->", "ok", "FAILED")
-    return _Symbols("→", "✓", "✗")
+        symbols = _Symbols("->", "ok", "FAILED")
+    else:
+        symbols = _Symbols("→", "✓", "✗")
+    if _colour(stream):
+        symbols = symbols._replace(
+            ok=f"{_GREEN}{symbols.ok}{_RESET}", bad=f"{_RED}{symbols.bad}{_RESET}"
+        )
+    return symbols
 
 
 def _fail(command: str, message: object) -> int:
@@ -111,12 +138,15 @@ def _steps(invite: Invite, started: float, arrow: str) -> list[str]:
 def _demo_line(result: ScenarioResult, symbols: _Symbols) -> str:
     scenario, invite = result.scenario, result.invite
     posts = len(result.requests)
-    mark = symbols.ok
+    expected = scenario.expect.value
+    if scenario.expect_reason is not None:
+        expected += f" ({scenario.expect_reason})"
     if not result.as_expected:
-        expected = scenario.expect.value
-        if scenario.expect_reason is not None:
-            expected += f" ({scenario.expect_reason})"
         mark = f"{symbols.bad} expected {expected}"
+    elif scenario.expect is InviteState.completed:
+        mark = symbols.ok
+    else:  # a failure that is the point of the scenario: say it was the expected end
+        mark = f"expected {expected} {symbols.ok}"
     extra = f"  ({posts} POSTs)" if posts > 1 else ""
     path = _path(invite, result.started, symbols.arrow)
     return f"{scenario.name:<10} {scenario.kind!s:<13} {path}{_why(invite)}  {mark}{extra}"
@@ -124,8 +154,7 @@ def _demo_line(result: ScenarioResult, symbols: _Symbols) -> str:
 
 def _write_trace(directory: Path, result: ScenarioResult) -> Path:
     path = directory / f"{result.scenario.slug}.jsonl"
-    with path.open("w", encoding="utf-8") as stream:
-        recorder = JsonlRecorder(stream)
+    with path.open("w", encoding="utf-8") as stream, JsonlRecorder(stream) as recorder:
         for event in result.events:
             recorder.record(event)
     return path
@@ -167,13 +196,14 @@ def _demo(args: argparse.Namespace) -> int:
     try:
         results = anyio.run(play, backend=args.backend)
     except (LookupError, ImportError) as exc:
-        return _fail("demo", f"the {args.backend} backend is not available ({exc})")
+        hint = "; install it: pip install 'callflow[trio]'" if args.backend == "trio" else ""
+        return _fail("demo", f"the {args.backend} backend is not available ({exc}){hint}")
     except OSError as exc:
         return _fail("demo", f"cannot reach the store {args.store}: {exc.strerror or exc}")
     symbols = _symbols(sys.stdout)
     print(
         "callflow demo: the spec's examples, a declined invite and a throttled one, "
-        "against the fake Graph service on a virtual clock\n"
+        f"against the fake Graph service on a virtual clock\n({SPEC_LINE})\n"
     )
     written = []
     for result in results:
@@ -196,13 +226,6 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 # -- replay -------------------------------------------------------------------------------------
-
-
-def _by_invite(events: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for event in events:
-        groups.setdefault(str(event.get("client_context")), []).append(event)
-    return list(groups.values())
 
 
 def _replayed(events: list[dict[str, Any]]) -> tuple[Invite, float, list[Step] | None]:
@@ -228,7 +251,7 @@ def _replayed(events: list[dict[str, Any]]) -> tuple[Invite, float, list[Step] |
 def _replay(args: argparse.Namespace) -> int:
     trace: Path = args.trace
     try:
-        groups = _by_invite(read_trace(trace))
+        groups = invites_of(read_trace(trace))
         if not groups:
             raise TraceError(f"{trace}: the trace holds no events")
         replays = [_replayed(group) for group in groups]
@@ -269,7 +292,7 @@ def _trace_for_diagrams(path: Path) -> Iterator[TracedInvite]:
     """
     from .diagrams import Message, TracedInvite  # diagrams load only when asked for
 
-    for events in _by_invite(read_trace(path)):
+    for events in invites_of(read_trace(path)):
         invite, _, _ = _replayed(events)
         messages = []
         for event in events:
@@ -301,6 +324,10 @@ def _diagrams(argv: list[str]) -> int:
     options: dict[str, Any] = {}
     if "load_trace" in inspect.signature(run).parameters:
         options["load_trace"] = _trace_for_diagrams
+    if "play_flows" in inspect.signature(run).parameters:
+        from .testing import spec_flows  # the spec's examples, played on the fake service
+
+        options["play_flows"] = spec_flows
     try:
         return int(run(argv, **options))
     except CallflowError as exc:
@@ -323,14 +350,26 @@ def _parser() -> argparse.ArgumentParser:
         description="Run the spec's examples 1 to 5, a declined invite and a throttled "
         "one against the fake Graph service on a virtual clock; show each invite's path.",
     )
-    demo.add_argument("--trace-dir", type=Path, metavar="DIR", help="write each trace here")
-    demo.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
-    demo.add_argument("-v", "--verbose", action="store_true", help="show every step")
+    demo.add_argument(
+        "--trace-dir",
+        type=Path,
+        metavar="DIR",
+        help="write each scenario's trace into DIR, as JSON lines (default: none written)",
+    )
+    demo.add_argument(
+        "--backend",
+        choices=("asyncio", "trio"),
+        default="asyncio",
+        help="the event loop to run on (default: %(default)s; trio needs callflow[trio])",
+    )
+    demo.add_argument(
+        "-v", "--verbose", action="store_true", help="show every step (default: the path only)"
+    )
     demo.add_argument(
         "--store",
         metavar="URL",
         help="keep the invites in this store: redis://host:port/db (a fresh key prefix per "
-        "run) or 'memory'; by default they stay in the Client's process",
+        "run) or 'memory' (default: none, they stay in the Client's process)",
     )
     again = commands.add_parser(
         "replay",

@@ -49,9 +49,9 @@ from ._core._retry import RetryPolicy, Send, Sending, Stop
 from ._core._switchboard import Deadlines, Delivery, DeliveryOutcome, Receipt, Switchboard
 from ._exceptions import CallflowError, NotificationError
 from ._handle import InviteHandle
-from ._ids import new_id
+from ._ids import new_id, new_invite_id
 from ._tasks import start_background, stop_background
-from ._tokens import TokenSource, resolve_token
+from ._tokens import TokenCache, TokenSource, cloud_named
 from ._trace import RECORDED_HEADERS, Recorder
 
 if TYPE_CHECKING:
@@ -63,6 +63,24 @@ __all__ = ["Client", "GRAPH_BASE_URL"]
 GRAPH_BASE_URL: Final = "https://graph.microsoft.com/v1.0"
 
 logger = logging.getLogger("callflow")
+
+
+def _log_ids(source: Any) -> dict[str, Any]:
+    """The ids a log record carries as ``extra`` fields, for structured loggers to index.
+
+    ``client_context``, ``call_id`` and ``operation_id`` (None when not known yet), and
+    ``invite_id`` when the invite (or notification) has one.
+    """
+    ids = {
+        "client_context": getattr(source, "client_context", None),
+        "call_id": getattr(source, "call_id", None),
+        "operation_id": getattr(source, "operation_id", None),
+    }
+    invite_id = getattr(source, "invite_id", None)
+    if invite_id is not None:
+        ids["invite_id"] = invite_id
+    return ids
+
 
 StateCallback = Callable[["InviteHandle", Step], "Awaitable[None] | None"]
 RosterCallback = Callable[[CommsNotification, "tuple[InviteHandle, ...]"], "Awaitable[None] | None"]
@@ -87,8 +105,15 @@ class Client:
         http_client: an ``httpx.AsyncClient`` used as given (transport, base_url,
             timeouts, proxies). Without one, callflow makes and closes its own.
         token: a bearer token string, a sync or async callable returning one (called
-            per request), or an azure-identity credential (``callflow[azure]``).
-        base_url: Graph's root, used when ``http_client`` has no base_url.
+            per request), or an azure-identity credential (``callflow[azure]``), sync
+            or ``azure.identity.aio``: its token is cached until ``expires_on`` less
+            five minutes, one refresh at a time, a sync one fetched off the event loop.
+        base_url: Graph's root, used when ``http_client`` has no base_url (default:
+            the cloud's).
+        cloud: the Graph deployment, choosing the base URL and the credential's scope
+            together: ``"global"`` (graph.microsoft.com), ``"usgov"`` (US Gov L4,
+            graph.microsoft.us), ``"dod"`` (dod-graph.microsoft.us) or ``"china"``
+            (microsoftgraph.chinacloudapi.cn). ``ValueError`` for any other name.
         deadlines: how long each state may last (:class:`~callflow.Deadlines`).
         retry: the :class:`~callflow.RetryPolicy` for the POST.
         clock: where time is read and waited for (a virtual one in tests).
@@ -113,7 +138,8 @@ class Client:
         http_client: httpx.AsyncClient | None = None,
         *,
         token: TokenSource | None = None,
-        base_url: str = GRAPH_BASE_URL,
+        base_url: str | None = None,
+        cloud: str = "global",
         deadlines: Deadlines | None = None,
         retry: RetryPolicy | None = None,
         clock: Clock | None = None,
@@ -128,8 +154,10 @@ class Client:
     ) -> None:
         self._given_http = http_client
         self._http: httpx.AsyncClient | None = http_client
-        self._token = token
-        self.base_url = base_url.rstrip("/")
+        graph = cloud_named(cloud)
+        self.cloud = graph
+        self._tokens = TokenCache(token, graph.scope)
+        self.base_url = (graph.base_url if base_url is None else base_url).rstrip("/")
         self.retry = retry or RetryPolicy()
         self.store = store
         self._fleet: StoreEngine | None = None
@@ -248,7 +276,7 @@ class Client:
             call_id,
             participants,
             client_context=new_id() if client_context is None else client_context,
-            invite_id=new_id(),
+            invite_id=new_invite_id(),
         )
         own = (
             None
@@ -309,6 +337,7 @@ class Client:
                     invite.invite_id,
                     action.reason,
                     action.seconds,
+                    extra=_log_ids(invite),
                 )
                 await self.clock.sleep(action.seconds)
                 if self._fleet is not None:  # another instance may have moved it on
@@ -317,7 +346,7 @@ class Client:
                 continue
             now = self.clock.now()
             try:
-                token = await resolve_token(self._token)
+                token = await self._tokens.get()
             except Exception as exc:
                 at = self.clock.now()
                 stop = flow.cannot_send(f"the token provider raised {type(exc).__name__}", at=at)
@@ -325,20 +354,33 @@ class Client:
             headers = {"Content-Type": "application/json"}
             if token is not None:
                 headers["Authorization"] = "Bearer " + token
-            logger.debug("invite %s: POST %s (attempt %d)", invite.invite_id, url, action.attempt)
+            logger.debug(
+                "invite %s: POST %s (attempt %d)",
+                invite.invite_id,
+                url,
+                action.attempt,
+                extra=_log_ids(invite),
+            )
             try:
                 response = await http.post(url, content=content, headers=headers)
             except _NOT_SENT as exc:
                 at = self.clock.now()
                 action = flow.not_sent(type(exc).__name__, at=at)
                 if isinstance(action, Stop):
-                    logger.warning("invite %s: unreachable (%s)", invite.invite_id, exc)
+                    logger.warning(
+                        "invite %s: unreachable (%s)", invite.invite_id, exc, extra=_log_ids(invite)
+                    )
                     return self._recorded(invite, "send_failed", action.reason, at=at)
                 continue
             except httpx.TransportError as exc:
                 at = self.clock.now()
                 stop = flow.lost(type(exc).__name__, at=at)
-                logger.warning("invite %s: %s; not re-sending", invite.invite_id, stop.reason)
+                logger.warning(
+                    "invite %s: %s; not re-sending",
+                    invite.invite_id,
+                    stop.reason,
+                    extra=_log_ids(invite),
+                )
                 return self._recorded(invite, "outcome_unknown", stop.reason, at=at)
             now = self.clock.now()
             action = flow.answered(
@@ -348,7 +390,7 @@ class Client:
                 at=now,
                 wall=time.time(),
             )
-            logger.debug("invite %s: %s", invite.invite_id, action)
+            logger.debug("invite %s: %s", invite.invite_id, action, extra=_log_ids(invite))
             if isinstance(action, Stop):
                 return self._record_response(invite, response, now)
         return None
@@ -503,6 +545,7 @@ class Client:
                         delivery.notification.describe(),
                         delivery.outcome,
                         delivery.reason,
+                        extra=_log_ids(delivery.notification),
                     )
                 if self.on_unmatched is not None:
                     self._call(delivery.notification.call_id, self.on_unmatched, (delivery,))
@@ -548,6 +591,7 @@ class Client:
                 invite.operation_id,
                 invite.state,
                 f" ({invite.failure.describe()})" if invite.failure else "",
+                extra=_log_ids(invite),
             )
             self._finished.append((self.clock.now() + self.release_after, invite))
             self._arm(self._finished[0][0])

@@ -10,6 +10,9 @@
     ├── NotificationError (ValueError)  a webhook body or Graph JSON that is malformed;
     │                                   the message names the JSON path that is wrong
     ├── WebhookAuthError                an inbound callback failed authentication
+    ├── StoreError (ValueError)         a store refused what it was asked (``_store.py``)
+    │   ├── ClientContextInFlight       the clientContext is held by an invite in flight
+    │   └── UnknownInvite               no such invite in the store (never, or expired)
     └── InviteFailed                    an invite ended in ``failed`` on the service side
                                         (or timed out, or its outcome is unknown)
 

@@ -8,7 +8,7 @@ runtime compiles its table from. So a workflow's diagram cannot disagree with wh
 do; a test parses the Mermaid and DOT back and compares their edges with the declaration.
 
 The DOT is written with the same helpers, font and ink as the invite machines'
-(:mod:`callflow._state_diagrams`), and turned into SVG or PNG by the same
+(:mod:`callflow.diagrams._state`), and turned into SVG or PNG by the same
 :func:`callflow.diagrams.render`. Edges with the same source and destination are drawn as
 one arrow listing its transitions, one per line: ``trigger #invite [condition] / effect``
 (``@0`` is participant 0; no ``@`` means any participant). Each state shows what it rings
@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Final
 
 from ._flows import FlowState, Workflow, hunt, ring_group
-from ._sequence import mermaid_text
-from ._state_diagrams import _FONT, _INK, _START_NODE, DiagramFormat, _dot_attrs, _dot_id
+from .diagrams._sequence import mermaid_text
+from .diagrams._state import _FONT, _INK, _START_NODE, DiagramFormat, _dot_attrs, _dot_id
 
 __all__ = [
     "DRAWN_PARTICIPANTS",

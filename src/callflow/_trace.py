@@ -19,17 +19,33 @@ incident becomes a regression test. A :class:`Recorder` attached to a
 ``result``         ``state``, ``history`` (written last: what the path was)
 =================  ==========================================================
 
-Each event has ``client_context`` and ``at`` (the clock's time). Bearer tokens are never
-part of an event. :func:`replay` feeds the inputs to a fresh :class:`~callflow.Invite`
-and returns it; its history equals the recorded one.
+Each event has ``client_context`` and ``at`` (the clock's time), and ``invite_id`` where
+the Client gives one. Bearer tokens are never part of an event, but the request and the
+notifications are: a trace holds phone numbers, user ids and display names (personal
+data). Wrap a recorder in :class:`RedactingRecorder` to keep them out.
+:func:`replay` feeds the inputs to a fresh :class:`~callflow.Invite` and returns it; its
+history equals the recorded one.
+
+A trace may hold several invites, and a clientContext may be reused once an invite has
+finished. :func:`invites_of` groups the events by ``invite_id`` when they carry one;
+otherwise by clientContext, where each ``invite`` event starts a new invite (the later
+events of that clientContext belong to the latest one, except a ``result``, which belongs
+to the latest invite that started no later than its history's first step).
+
+A corrupted trace (invalid JSON, a line nested too deep, an integer too long to read) is
+a :class:`TraceError` naming the line, never a raw ``RecursionError`` or ``ValueError``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+import logging
+import queue
+import threading
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Final, Protocol
 
 from ._core._invite import Invite as CoreInvite
 from ._core._notifications import parse_notifications
@@ -45,8 +61,12 @@ __all__ = [
     "read_trace",
     "replay",
     "replay_all",
+    "invites_of",
+    "RedactingRecorder",
     "RECORDED_HEADERS",
 ]
+
+logger = logging.getLogger("callflow")
 
 #: The response headers a trace keeps (never Authorization).
 RECORDED_HEADERS = ("location", "retry-after", "content-type", "request-id")
@@ -87,8 +107,15 @@ class MemoryRecorder:
 class JsonlRecorder:
     """Appends each event as one JSON line to a file (or an open text stream).
 
+    :meth:`record` only queues the line: a worker thread writes and flushes it, so a slow
+    disk never blocks the event loop. Call :meth:`close` (or use the recorder as a
+    context manager) to wait until every line is written; :meth:`flush` waits without
+    closing.
+
     Args:
-        target: a path, or a text stream it writes to and flushes.
+        target: a path (opened for appending), or a text stream it writes to and flushes
+            (left open by :meth:`close`).
+
     """
 
     def __init__(self, target: str | Path | IO[str]) -> None:
@@ -98,16 +125,157 @@ class JsonlRecorder:
         else:
             self._stream = target
             self._owned = False
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self._closed = False
+        #: The exception the last failed write raised, if any (also logged).
+        self.error: BaseException | None = None
+
+    def __repr__(self) -> str:
+        return f"<JsonlRecorder {getattr(self._stream, 'name', self._stream)!r}>"
+
+    def __enter__(self) -> JsonlRecorder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def record(self, event: Mapping[str, Any]) -> None:
-        """Write ``event`` as one line and flush."""
-        self._stream.write(json.dumps(event, sort_keys=True) + "\n")
-        self._stream.flush()
+        """Queue ``event`` as one line; the worker thread writes it.
+
+        Raises:
+            TraceError: the recorder is closed.
+
+        """
+        if self._closed:
+            raise TraceError("the JsonlRecorder is closed")
+        line = json.dumps(event, sort_keys=True) + "\n"
+        if self._writer is None:
+            self._writer = threading.Thread(
+                target=self._write, name="callflow JsonlRecorder", daemon=True
+            )
+            self._writer.start()
+        self._lines.put(line)
+
+    def _write(self) -> None:
+        while True:
+            line = self._lines.get()
+            try:
+                if line is None:
+                    return
+                self._stream.write(line)
+                if self._lines.empty():
+                    self._stream.flush()
+            except Exception as exc:  # a full disk must not kill the thread silently
+                self.error = exc
+                logger.exception("JsonlRecorder: writing a trace line failed")
+            finally:
+                self._lines.task_done()
+
+    def flush(self) -> None:
+        """Wait until every line recorded so far is written and flushed (blocks)."""
+        if self._writer is not None:
+            self._lines.join()
+        if not self._stream.closed:
+            self._stream.flush()
 
     def close(self) -> None:
-        """Close the file if this recorder opened it."""
+        """Write what is queued, stop the worker, and close the file if this recorder opened it."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._writer is not None:
+            self._lines.put(None)
+            self._writer.join()
         if self._owned:
             self._stream.close()
+        elif not self._stream.closed:
+            self._stream.flush()
+
+
+#: The identitySet keys whose identity's ``id`` and ``displayName`` are personal data.
+_IDENTITY_KEYS: Final = frozenset(
+    {
+        "user",
+        "application",
+        "applicationInstance",
+        "device",
+        "phone",
+        "guest",
+        "encrypted",
+        "onPremises",
+        "acsUser",
+        "spoolUser",
+        "teamsUser",
+        "azureCommunicationServicesUser",
+    }
+)
+
+
+class RedactingRecorder:
+    """Passes each event on to ``recorder`` with the participants' identities pseudonymised.
+
+    A trace holds phone numbers, user ids and display names (in the invite's request and
+    in the notifications). This wrapper replaces every identity's ``id`` with a stable
+    pseudonym (a salted hash: the same id gives the same pseudonym within a trace, so
+    rosters still match and the trace still replays to the same path; a phone number
+    becomes another E.164 number, ``+999`` and 11 digits) and every ``displayName`` with
+    ``"redacted"``. Call ids, operation ids and clientContexts are kept.
+
+    Args:
+        recorder: where the redacted events go.
+        salt: mixed into the hash; keep it secret to make pseudonyms unguessable.
+
+    """
+
+    def __init__(self, recorder: Recorder, *, salt: str = "") -> None:
+        self.recorder = recorder
+        self._salt = salt.encode()
+
+    def __repr__(self) -> str:
+        return f"<RedactingRecorder of {self.recorder!r}>"
+
+    def record(self, event: Mapping[str, Any]) -> None:
+        """Redact ``event`` and hand it to the wrapped recorder."""
+        self.recorder.record(self.redact(event))
+
+    def redact(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """A copy of ``event`` with its identities pseudonymised.
+
+        Args:
+            event: one trace event.
+
+        Returns:
+            The redacted copy (``event`` itself is not changed).
+
+        """
+        redacted = self._walk(event, None)
+        assert isinstance(redacted, dict)
+        return redacted
+
+    def _walk(self, value: Any, key: str | None) -> Any:
+        if isinstance(value, Mapping):
+            if key in _IDENTITY_KEYS:
+                return {k: self._identity_field(key, k, v) for k, v in value.items()}
+            return {
+                k: "redacted" if k == "displayName" and isinstance(v, str) else self._walk(v, k)
+                for k, v in value.items()
+            }
+        if isinstance(value, list):
+            return [self._walk(v, key) for v in value]
+        return value
+
+    def _identity_field(self, kind: str, name: str, value: Any) -> Any:
+        if not isinstance(value, str):
+            return self._walk(value, name)
+        if name == "displayName":
+            return "redacted"
+        if name != "id":
+            return value
+        digest = hashlib.sha256(self._salt + value.encode()).hexdigest()
+        if kind == "phone":
+            return "+999" + str(int(digest, 16))[-11:]
+        return f"redacted-{digest[:24]}"
 
 
 def read_trace(source: str | Path | Iterable[str]) -> list[dict[str, Any]]:
@@ -131,17 +299,80 @@ def read_trace(source: str | Path | Iterable[str]) -> list[dict[str, Any]]:
             event = json.loads(line)
         except json.JSONDecodeError as exc:
             raise TraceError(f"line {number}: invalid JSON: {exc.msg}") from None
+        except RecursionError:
+            raise TraceError(f"line {number}: the JSON is nested too deeply to read") from None
+        except ValueError as exc:  # e.g. an integer of more digits than Python converts
+            raise TraceError(f"line {number}: unreadable JSON: {exc}") from None
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             raise TraceError(f"line {number}: not a trace event (no 'type')")
         events.append(event)
     return events
 
 
-def _invites(events: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for event in events:
-        groups.setdefault(str(event.get("client_context")), []).append(event)
-    yield from groups.values()
+def invites_of(events: Iterable[Mapping[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Group a trace's events by invite, in the order the invites started.
+
+    Events with an ``invite_id`` are grouped by it. Without one, they are grouped by
+    clientContext, and each ``invite`` event starts a new invite of its clientContext:
+    a clientContext reused after an invite finished replays as two invites.
+
+    Args:
+        events: the events of a trace (:func:`read_trace`).
+
+    Returns:
+        One list of events per invite.
+
+    """
+    groups: list[list[dict[str, Any]]] = []
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    by_context: dict[str, list[list[dict[str, Any]]]] = {}
+    for raw in events:
+        event = dict(raw)
+        invite_id = event.get("invite_id")
+        if invite_id is not None:
+            group = by_id.get(str(invite_id))
+            if group is None:
+                group = by_id[str(invite_id)] = []
+                groups.append(group)
+            group.append(event)
+            continue
+        context = str(event.get("client_context"))
+        mine = by_context.setdefault(context, [])
+        kind = event.get("type")
+        if kind == "invite" or not mine:
+            if not (mine and kind == "invite" and not _started(mine[-1])):
+                mine.append([])
+                groups.append(mine[-1])
+            mine[-1].append(event)
+        elif kind == "result":
+            _owner_of_result(mine, event).append(event)
+        else:
+            mine[-1].append(event)
+    return groups
+
+
+def _started(group: list[dict[str, Any]]) -> bool:
+    return any(e.get("type") == "invite" for e in group)
+
+
+def _owner_of_result(groups: list[list[dict[str, Any]]], result: dict[str, Any]) -> list[Any]:
+    """The invite of a reused clientContext that a ``result`` belongs to.
+
+    A result is written when its invite is released, maybe after the next one started:
+    it belongs to the latest that started no later than the recorded history's first
+    step; without a usable history, to the latest.
+    """
+    history = result.get("history")
+    first = history[0] if isinstance(history, list) and history else None
+    at = first.get("at") if isinstance(first, dict) else None
+    if not isinstance(at, (int, float)):
+        return groups[-1]
+    owner = groups[0]
+    for group in groups:
+        began = next((e.get("at") for e in group if e.get("type") == "invite"), None)
+        if isinstance(began, (int, float)) and began <= at:
+            owner = group
+    return owner
 
 
 def replay(events: Iterable[Mapping[str, Any]]) -> Invite:
@@ -175,6 +406,8 @@ def replay(events: Iterable[Mapping[str, Any]]) -> Invite:
                 raise TraceError(f"event {number}: unknown type {kind!r}")
         except TraceError:
             raise
+        except RecursionError:
+            raise TraceError(f"event {number} ({kind}): nested too deeply to replay") from None
         except (KeyError, TypeError, ValueError) as exc:
             raise TraceError(f"event {number} ({kind}): malformed: {exc}") from None
     if invite is None:
@@ -190,9 +423,12 @@ def replay(events: Iterable[Mapping[str, Any]]) -> Invite:
 def _feed(invite: CoreInvite, kind: object, event: Mapping[str, Any], at: float) -> bool:
     """Feed one recorded input; False for an unknown type."""
     if kind == "response":
-        invite.receive_response(
-            int(event["status_code"]), event.get("headers") or {}, event.get("body"), at=at
-        )
+        body = event.get("body")
+        if body is not None and not isinstance(body, (str, Mapping)):
+            # An array, number or boolean answer was recorded as parsed JSON: hand the
+            # invite the same JSON text it got then.
+            body = json.dumps(body)
+        invite.receive_response(int(event["status_code"]), event.get("headers") or {}, body, at=at)
     elif kind == "notification":
         for n in parse_notifications(event["notification"]):
             invite.offer(n, at=at)
@@ -208,5 +444,5 @@ def _feed(invite: CoreInvite, kind: object, event: Mapping[str, Any], at: float)
 
 
 def replay_all(events: list[dict[str, Any]]) -> list[Invite]:
-    """Replay every invite of a trace that holds several (grouped by clientContext)."""
-    return [replay(group) for group in _invites(events)]
+    """Replay every invite of a trace that holds several (grouped by :func:`invites_of`)."""
+    return [replay(group) for group in invites_of(events)]

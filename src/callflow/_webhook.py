@@ -13,21 +13,25 @@ A request is checked in this order, and the first check that fails answers it:
 
 1. the method must be POST (else 405, with ``Allow: POST``);
 2. the content type must be ``application/json``, in UTF-8 (else 415);
-3. the body must be at most ``max_body_size`` bytes: a ``Content-Length`` over it is
-   refused before any byte is read, and the bytes are counted as they stream in, so a
-   chunked or lying body is cut off as soon as it passes the limit (413);
+3. a ``Content-Length`` must be a number of bytes (else 400: one of 5,000 digits too) and
+   at most ``max_body_size``: a larger one is refused before any byte is read (413);
 4. the ``Authorization: Bearer <JWT>`` must pass :class:`~callflow.TokenValidator`
-   (401; 403 for an authentic token meant for another application);
-5. the body must parse (400, with :class:`~callflow.NotificationError`'s message, which
+   (401; 403 for an authentic token meant for another application or from a tenant
+   outside ``tenants``). This is checked *before* the body is read, so a request without
+   a valid token is answered at once and never holds a connection open with its body;
+5. the body is read, counting the bytes as they stream in, so a chunked or lying body is
+   cut off as soon as it passes the limit (413), and within ``body_timeout`` seconds
+   (else 408: a stalled body does not hold its connection forever);
+6. ``on_claims``, when given, is called with the verified claims (the bot's own policy:
+   raising :class:`~callflow.WebhookAuthError` refuses the request with its status);
+7. the body must parse (400, with :class:`~callflow.NotificationError`'s message, which
    names the JSON path that is wrong).
 
 Only then is the body handed to :meth:`Client.receive_notifications`, which applies it
 at once (no I/O) and returns; the answer is 202 with no body. A refused request changes
-nothing, and its answer is ``{"error": {"code": ..., "message": ...}}``. The body is read
-before the token is checked so that the checks run in the order above whatever the body's
-framing; the limit keeps that read cheap. The token is never logged, echoed in an answer
-or passed on: the headers :meth:`~callflow.Client.receive_notifications` sees lack
-``Authorization``.
+nothing, and its answer is ``{"error": {"code": ..., "message": ...}}``. The token is never
+logged, echoed in an answer or passed on: the headers
+:meth:`~callflow.Client.receive_notifications` sees lack ``Authorization``.
 
 ``verify=False`` switches authentication off, for local development only: the app logs a
 warning when it is made, because anyone who can reach it can then forge notifications.
@@ -75,11 +79,13 @@ work, with :class:`~callflow.TokenValidator` and :meth:`~callflow.Client.receive
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+import anyio
 import httpx
 
 from ._auth import DEFAULT_OPENID_CONFIG_URL, TokenValidator
@@ -98,10 +104,14 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Headers = Sequence[tuple[bytes, bytes]]
+#: Called with a callback's verified claims before its body is applied.
+ClaimsHook = Callable[[Mapping[str, Any]], Awaitable[None] | None]
 
 _JSON: Final = "application/json"
 _UTF8: Final = frozenset({"utf-8", "utf8"})
 _UNAUTHENTICATED: Final = ((b"www-authenticate", b"Bearer"),)
+#: More digits than any body size: such a Content-Length is not read as a number at all.
+_MAX_LENGTH_DIGITS: Final = 18
 
 
 class _Refusal(Exception):
@@ -126,15 +136,25 @@ class WebhookApp:
         client: the :class:`~callflow.Client` the notifications are given to.
         validator: the :class:`~callflow.TokenValidator`, or None with ``verify=False``.
         max_body_size: the largest body accepted, in bytes.
+        body_timeout: the seconds a body may take to arrive.
+        on_claims: called with each callback's verified claims, or None.
 
     """
 
     def __init__(
-        self, client: Client, *, validator: TokenValidator | None, max_body_size: int
+        self,
+        client: Client,
+        *,
+        validator: TokenValidator | None,
+        max_body_size: int,
+        body_timeout: float = 10.0,
+        on_claims: ClaimsHook | None = None,
     ) -> None:
         self.client = client
         self.validator = validator
         self.max_body_size = max_body_size
+        self.body_timeout = body_timeout
+        self.on_claims = on_claims
 
     def __repr__(self) -> str:
         auth = "verify=False" if self.validator is None else repr(self.validator)
@@ -207,8 +227,15 @@ class WebhookApp:
         headers = _decode_headers(scope["headers"])
         _check_content_type(headers.get("content-type"))
         _check_content_length(headers.get("content-length"), self.max_body_size)
-        body = await _read_body(receive, self.max_body_size)
-        await self._authenticate(headers.get("authorization", []))
+        claims = await self._authenticate(headers.get("authorization", []))
+        with anyio.move_on_after(self.body_timeout) as timer:
+            body = await _read_body(receive, self.max_body_size)
+        if timer.cancelled_caught:
+            raise _Refusal(
+                408, "requestTimeout", f"the body did not arrive within {self.body_timeout} s"
+            )
+        if self.on_claims is not None and claims is not None:
+            await self._run_claims_hook(claims)
         passed_on = {name: ", ".join(values) for name, values in headers.items()}
         passed_on.pop("authorization", None)
         try:
@@ -220,29 +247,48 @@ class WebhookApp:
             raise _Refusal(500, "internalError", "the notifications could not be applied") from None
         return 202
 
-    async def _authenticate(self, authorization: list[str]) -> None:
+    async def _authenticate(self, authorization: list[str]) -> Mapping[str, Any] | None:
         if self.validator is None:
-            return
+            return None
         if len(authorization) > 1:
             raise _Refusal(
                 401, "unauthenticated", "more than one Authorization header", _UNAUTHENTICATED
             )
         try:
-            await self.validator.validate(authorization[0] if authorization else None)
+            return await self.validator.validate(authorization[0] if authorization else None)
         except WebhookAuthError as exc:
-            if exc.status_code == 403:
-                raise _Refusal(403, "forbidden", str(exc)) from None
-            raise _Refusal(exc.status_code, "unauthenticated", str(exc), _UNAUTHENTICATED) from None
+            raise _auth_refusal(exc) from None
+
+    async def _run_claims_hook(self, claims: Mapping[str, Any]) -> None:
+        assert self.on_claims is not None
+        try:
+            result = self.on_claims(claims)
+            if inspect.isawaitable(result):
+                await result
+        except WebhookAuthError as exc:
+            raise _auth_refusal(exc) from None
+        except Exception:
+            logger.exception("callflow webhook: on_claims raised")
+            raise _Refusal(500, "internalError", "the claims could not be checked") from None
+
+
+def _auth_refusal(exc: WebhookAuthError) -> _Refusal:
+    if exc.status_code == 403:
+        return _Refusal(403, "forbidden", str(exc))
+    return _Refusal(exc.status_code, "unauthenticated", str(exc), _UNAUTHENTICATED)
 
 
 def webhook_app(
     client: Client,
     *,
-    app_id: str,
+    app_id: str | Collection[str],
     verify: bool = True,
     openid_config_url: str = DEFAULT_OPENID_CONFIG_URL,
     http_client: httpx.AsyncClient | None = None,
     max_body_size: int = MAX_BODY_BYTES,
+    tenants: Collection[str] | None = None,
+    on_claims: ClaimsHook | None = None,
+    body_timeout: float = 10.0,
 ) -> WebhookApp:
     """An ASGI application that authenticates the calls service's callbacks and applies them.
 
@@ -260,13 +306,20 @@ def webhook_app(
             makes its own, closed at lifespan shutdown or by :meth:`WebhookApp.aclose`.
         max_body_size: the largest body accepted, in bytes (at most the parser's limit,
             ``1_048_576``).
+        tenants: when given, the only tenant ids whose callbacks are accepted (403 for
+            any other); ``app_id`` may also be a collection of application ids.
+        on_claims: called (sync or async) with each callback's verified claims before
+            its body is applied; raising :class:`~callflow.WebhookAuthError` refuses the
+            callback with that error's status. Not called with ``verify=False``.
+        body_timeout: seconds the body may take to arrive once the token has passed
+            (408 after that).
 
     Returns:
         The ASGI application.
 
     Raises:
-        ValueError: ``max_body_size`` is not between 1 and 1_048_576, or ``app_id`` is
-            empty while ``verify`` is on.
+        ValueError: ``max_body_size`` is not between 1 and 1_048_576, ``body_timeout`` is
+            not positive, or ``app_id`` (or ``tenants``) is empty while ``verify`` is on.
         ImportError: ``verify`` is on and PyJWT is missing (``pip install 'callflow[jwt]'``).
 
     """
@@ -275,10 +328,12 @@ def webhook_app(
             f"max_body_size must be between 1 and {MAX_BODY_BYTES} (the parser's limit), "
             f"not {max_body_size}"
         )
+    if not body_timeout > 0:
+        raise ValueError(f"body_timeout must be a positive number of seconds, not {body_timeout}")
     validator: TokenValidator | None = None
     if verify:
         validator = TokenValidator(
-            app_id, openid_config_url=openid_config_url, http_client=http_client
+            app_id, openid_config_url=openid_config_url, http_client=http_client, tenants=tenants
         )
     else:
         logger.warning(
@@ -286,7 +341,13 @@ def webhook_app(
             "reach this webhook can forge notifications and complete or fail invites. "
             "Use verify=False for local development only."
         )
-    return WebhookApp(client, validator=validator, max_body_size=max_body_size)
+    return WebhookApp(
+        client,
+        validator=validator,
+        max_body_size=max_body_size,
+        body_timeout=body_timeout,
+        on_claims=on_claims,
+    )
 
 
 def _decode_headers(raw: Headers) -> dict[str, list[str]]:
@@ -318,7 +379,11 @@ def _check_content_length(values: list[str] | None, limit: int) -> None:
     if not values:
         return
     value = values[0].strip()
-    if len(values) > 1 or not (value.isascii() and value.isdigit()):
+    if (
+        len(values) > 1
+        or not (value.isascii() and value.isdigit())
+        or len(value) > _MAX_LENGTH_DIGITS
+    ):
         raise _Refusal(400, "badRequest", "the Content-Length header is not a number of bytes")
     if int(value) > limit:
         raise _Refusal(

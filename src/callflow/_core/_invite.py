@@ -64,6 +64,7 @@ from ._models import (
     InvitationParticipantInfo,
     InviteParticipantsOperation,
     OperationStatus,
+    Participant,
     ResultInfo,
     read_invite_answer,
 )
@@ -84,6 +85,7 @@ _REASONS: Final = {
     key: tuple((fact, FailureReason(reason)) for fact, reason in rows)
     for key, rows in FAILURE_REASONS.items()
 }
+_EFFECTS: Final = dict(EFFECTS)
 _TIMEOUT_MESSAGES: Final = {
     FailureReason.outcome_unknown: (
         "the answer to the invite POST was lost and no notification carrying "
@@ -138,6 +140,11 @@ def _check(participants: Sequence[InvitationParticipantInfo], client_context: st
         if not isinstance(identity, IdentitySet) or not identity.identities():
             raise InviteError(f"{where}.identity: no identity (user, phone, application, ...)")
         phone = identity.phone
+        if phone is not None and phone.id is None:
+            raise InviteError(
+                f"{where}.identity.phone: no 'id': the E.164 number goes in phone.id, "
+                '{"phone": {"id": "+12345678901"}}'
+            )
         if phone is not None and (phone.id is None or not _E164.match(phone.id)):
             raise InviteError(
                 f"{where}.identity.phone.id: {phone.id!r} is not an E.164 number (+12345678901)"
@@ -373,9 +380,11 @@ class Invite:
                 f"HTTP {status_code}",
                 at,
                 f"the service answered the invite POST with HTTP {status_code}",
-                status_code=status_code,
-                error_code=answer.error_code,
-                error_message=answer.error_message,
+                said={
+                    "status_code": status_code,
+                    "error_code": answer.error_code,
+                    "error_message": answer.error_message,
+                },
             )
         if self.operation_id is None:
             location = answer.operation_id or _header(headers, "location")
@@ -408,10 +417,7 @@ class Invite:
         if trigger == _OBSERVED:
             # A roster that moves nothing: kept as the latest view of the call, whatever
             # the state (the participant joining after completion is news, not lateness).
-            if self.roster is not None and self.roster.fingerprint == notification.fingerprint:
-                return Outcome.duplicate
-            self.roster = notification
-            return Outcome.applied
+            return self._keep_roster(notification)
         fingerprint = notification.fingerprint
         seen = self._seen
         if seen is None:
@@ -429,6 +435,8 @@ class Invite:
             # The model is built only when needed, and before anything changes: a malformed
             # one raises NotificationError and leaves the invite as it was.
             operation = notification.operation
+        if kind is NotificationKind.call_ended and not terminal:
+            _ = notification.call  # built before anything changes, like the operation
         seen.add(fingerprint)
         at = self._at(at)
         cause = "notification " + notification.describe()
@@ -446,10 +454,10 @@ class Invite:
                 self._fire(trigger, cause, at)
         elif trigger is Trigger.original_gone:
             if kind is NotificationKind.roster:
-                self.roster = notification
+                self._keep_roster(notification)
             self._fire(trigger, cause, at)
         else:
-            self._fire(trigger, cause, at, message=f"call {self.call_id} ended")
+            self._fire(trigger, cause, at, *self._call_ended(notification))
         return Outcome.applied
 
     def send_failed(self, reason: str, *, at: float | None = None) -> InviteState:
@@ -459,7 +467,7 @@ class Invite:
         """
         at = self._at(at)
         # The one failure whose reason the input gives: the service never saw the POST.
-        return self._fire(Trigger.rejected, reason, at, reason, why=FailureReason.unreachable)
+        return self._fire(Trigger.rejected, reason, at, reason, FailureReason.unreachable)
 
     def outcome_unknown(self, reason: str, *, at: float | None = None) -> InviteState:
         """Say that the POST's answer was lost (503, 504, a read timeout after sending).
@@ -523,6 +531,36 @@ class Invite:
             return _OBSERVED
         return None
 
+    def _keep_roster(self, roster: CommsNotification) -> Outcome:
+        """Keep ``roster`` as the latest view, unless it is older than the one kept.
+
+        Rosters of one call are ordered by :attr:`CommsNotification.roster_sequence`; a
+        ``deltaParticipants`` updates the kept roster of its call rather than replacing it.
+        """
+        kept = self.roster
+        if kept is not None and kept.call_id == roster.call_id:
+            if kept.fingerprint == roster.fingerprint:
+                return Outcome.duplicate
+            before, after = kept.roster_sequence, roster.roster_sequence
+            if before is not None and after is not None and after <= before:
+                return Outcome.late
+            if roster.is_delta:
+                roster = kept.updated_by(roster)
+        self.roster = roster
+        return Outcome.applied
+
+    @property
+    def lobby(self) -> tuple[Participant, ...]:
+        """The participants the latest roster shows waiting in the meeting's lobby.
+
+        A bot admits them (``PATCH`` the participant, or its own policy); an invite
+        whose participant waits there stays ``running`` until the service says more.
+        """
+        roster = self.roster
+        if roster is None:
+            return ()
+        return tuple(p for p in roster.participants if p.is_in_lobby and not p.is_removed)
+
     def _left(self, roster: CommsNotification) -> bool:
         """Tell whether this roster of the source meeting shows the moved participant left."""
         target = self.participant_id
@@ -538,6 +576,17 @@ class Invite:
                 return True
         return False
 
+    def _call_ended(self, notification: CommsNotification) -> tuple[str, None, dict[str, Any]]:
+        """Why the invite's call ended, as Graph said: a failure's message and details."""
+        call = notification.call
+        reason = None if call is None else call.termination_reason
+        message = f"call {self.call_id} ended" + (f" ({reason})" if reason else "")
+        said = {
+            "result_info": None if call is None else call.result_info,
+            "termination_reason": reason,
+        }
+        return message, None, said
+
     def _operation_failed(
         self, operation: InviteParticipantsOperation | None, cause: str, at: float
     ) -> InviteState:
@@ -546,7 +595,7 @@ class Invite:
         message = "the invite operation failed" + (
             f": {info.message}" if info is not None and info.message else ""
         )
-        return self._fire(Trigger.operation_failed, cause, at, message, result_info=info)
+        return self._fire(Trigger.operation_failed, cause, at, message, said={"result_info": info})
 
     def _fire(
         self,
@@ -554,9 +603,8 @@ class Invite:
         cause: str,
         at: float,
         message: str | None = None,
-        *,
         why: FailureReason | None = None,
-        **said: Any,
+        said: Mapping[str, Any] | None = None,
     ) -> InviteState:
         """Move by the kind's table; record the step, the transition's effect, any failure.
 
@@ -568,9 +616,8 @@ class Invite:
         if rows is None:
             self._absorb(trigger, cause, at)
             return source
-        facts = self._facts
         for dest, condition in rows:  # noqa: B007 - dest is the loop's result
-            if condition is None or condition in facts:
+            if condition is None or condition in self._facts:
                 break
         else:  # pragma: no cover - every conditional row has a plain fallback
             self._absorb(trigger, cause, at)
@@ -579,11 +626,11 @@ class Invite:
             self.failure = Failure(
                 reason=why or self._reason(trigger, source) or FailureReason.timeout,
                 message=message or f"{trigger} in {source}",
-                **said,
+                **(said or {}),
             )
-        effect = EFFECTS.get(trigger)
+        effect = _EFFECTS.get(trigger)
         if effect is not None:
-            self._facts = facts | {effect}
+            self._facts = self._facts | {effect}
         self.state = dest
         self._steps.append(Step(trigger=trigger, source=source, dest=dest, cause=cause, at=at))
         return dest

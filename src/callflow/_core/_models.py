@@ -21,6 +21,7 @@ Wrong types raise :class:`callflow.NotificationError` with the JSON path of the 
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar, cast
 
@@ -41,7 +42,9 @@ __all__ = [
     "OperationStatus",
     "InviteParticipantsOperation",
     "IDENTITY_KINDS",
+    "Call",
     "InviteAnswer",
+    "normalize_resource",
     "read_invite_answer",
     "type_name",
 ]
@@ -81,10 +84,6 @@ _bool = _expect(bool, "a boolean")
 _int = _expect(int, "an integer")
 
 
-def _json(value: Any, path: str) -> Any:
-    return value
-
-
 def _one(cls: type[GraphObject]) -> Converter:
     return cls.from_json
 
@@ -98,36 +97,81 @@ def _many(cls: type[GraphObject]) -> Converter:
     return convert
 
 
-def _field(key: str, convert: Converter | str) -> Any:
-    """A model field: ``None`` when absent, keyword-only, JSON key and converter attached."""
-    return attrs.field(default=None, kw_only=True, metadata={"key": key, "convert": convert})
+def _field(key: str, convert: Converter, *aliases: str) -> Any:
+    """A model field: ``None`` when absent, keyword-only, JSON key and converter attached.
+
+    ``aliases`` are other spellings the service uses for the same key (read, never written).
+    """
+    return attrs.field(
+        default=None,
+        kw_only=True,
+        metadata={"key": key, "convert": convert, "aliases": aliases},
+    )
 
 
-def _odata(default: str) -> Any:
-    return attrs.field(default=default, kw_only=True, metadata={"key": "@odata.type"})
+def _code(value: Any, path: str) -> int | str:
+    """A ``resultInfo`` code as the docs print it: a number, or a string ("200", "5001").
+
+    A numeric string becomes its number; any other string (Graph's transfer subcodes are
+    words, such as "transferAccepted") is kept as it came.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("+-").isdigit() and len(text) < 20:
+            return int(text)
+        return value
+    raise NotificationError(f"expected an integer or a string, got {type_name(value)}", path=path)
 
 
-def _extra() -> Any:
-    return attrs.field(factory=dict, kw_only=True, repr=False, eq=True)
+#: ``.../(app|communications)/calls/{call}[/{rest}]``, with or without scheme, host, version.
+_RESOURCE = re.compile(r"(?:^|/)(?:app|communications)/calls/([^/?#]+)(?:/([^?#]*))?")
 
 
-def _nulls() -> Any:
-    return attrs.field(default=frozenset(), kw_only=True, repr=False)
+def normalize_resource(resource: str) -> tuple[str, str] | None:
+    """``(call id, rest of the path)`` for a calls resource, else None.
+
+    ``/app/calls/X/...``, ``/communications/calls/X/...`` and full URLs name the same thing.
+    """
+    match = _RESOURCE.search(resource)
+    if match is None:
+        return None
+    return match.group(1), (match.group(2) or "").strip("/")
 
 
+def _call_id(value: Any, path: str) -> str:
+    """A call id; a call's path (``/app/calls/{id}``, as pages of 2018 print it) gives its id."""
+    text: str = _str(value, path)
+    where = normalize_resource(text)
+    return text if where is None or where[1] else where[0]
+
+
+@attrs.frozen(kw_only=True)
 class GraphObject:
-    """Behaviour shared by every Graph model: conversion from and to JSON."""
+    """Behaviour shared by every Graph model: conversion from and to JSON.
 
-    __slots__ = ()
+    Attributes:
+        odata_type: ``@odata.type`` as it came (None when absent); a model built in code
+            gets its canonical type (``_ODATA``).
+        extra: the properties the model does not know, kept as they came.
+        nulls: the known properties that came as an explicit ``null``.
+
+    """
 
     # Filled by @_graph: {json key: (attribute, converter)}, and attribute -> key.
     _IN: ClassVar[dict[str, tuple[str, Converter]]]
     _OUT: ClassVar[tuple[tuple[str, str], ...]]
     _BLANK: ClassVar[dict[str, Any]]
+    #: The canonical ``@odata.type`` of a model built in code.
+    _ODATA: ClassVar[str] = ""
 
-    odata_type: str | None
-    extra: Mapping[str, Any]
-    nulls: frozenset[str]
+    odata_type: str | None = attrs.field(
+        default=attrs.Factory(lambda self: self._ODATA or None, takes_self=True),
+        metadata={"key": "@odata.type", "convert": _str},
+    )
+    extra: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
+    nulls: frozenset[str] = attrs.field(default=frozenset(), repr=False)
 
     @classmethod
     def from_json(cls: type[_G], data: Any, path: str = "$") -> _G:
@@ -194,17 +238,14 @@ def _graph(cls: type[_G]) -> type[_G]:
         key = f.metadata.get("key")
         if key is None:
             continue
-        convert = f.metadata.get("convert", _str)
-        if isinstance(convert, str):  # a forward reference to a model defined later
-            convert = _LATE[convert]
+        convert = f.metadata["convert"]
         incoming[key] = (f.name, convert)
+        for alias in f.metadata.get("aliases", ()):
+            incoming[alias] = (f.name, convert)
         outgoing.append((f.name, key))
         blank[f.name] = None
     cls._IN, cls._OUT, cls._BLANK = incoming, tuple(outgoing), blank
     return cls
-
-
-_LATE: dict[str, Converter] = {}
 
 
 @_graph
@@ -216,9 +257,7 @@ class Identity(GraphObject):
     display_name: str | None = _field("displayName", _str)
     tenant_id: str | None = _field("tenantId", _str)
     identity_provider: str | None = _field("identityProvider", _str)
-    odata_type: str | None = _odata("#microsoft.graph.identity")
-    extra: Mapping[str, Any] = _extra()
-    nulls: frozenset[str] = _nulls()
+    _ODATA = "#microsoft.graph.identity"
 
 
 _identity = _one(Identity)
@@ -249,9 +288,7 @@ class IdentitySet(GraphObject):
     guest: Identity | None = _field("guest", _identity)
     encrypted: Identity | None = _field("encrypted", _identity)
     on_premises: Identity | None = _field("onPremises", _identity)
-    odata_type: str | None = _odata("#microsoft.graph.identitySet")
-    extra: Mapping[str, Any] = _extra()
-    nulls: frozenset[str] = _nulls()
+    _ODATA = "#microsoft.graph.identitySet"
 
     def identities(self) -> dict[str, Identity]:
         """The identities that are set, by attribute name (``user``, ``phone``, ...)."""
@@ -276,16 +313,14 @@ class InvitationParticipantInfo(GraphObject):
     """``microsoft.graph.invitationParticipantInfo``: one participant of an invite."""
 
     identity: IdentitySet | None = _field("identity", _identity_set)
-    replaces_call_id: str | None = _field("replacesCallId", _str)
+    replaces_call_id: str | None = _field("replacesCallId", _call_id)
     participant_id: str | None = _field("participantId", _str)
     hidden: bool | None = _field("hidden", _bool)
     remove_from_default_audio_routing_group: bool | None = _field(
         "removeFromDefaultAudioRoutingGroup", _bool
     )
     endpoint_type: str | None = _field("endpointType", _str)
-    odata_type: str | None = _odata("#microsoft.graph.invitationParticipantInfo")
-    extra: Mapping[str, Any] = _extra()
-    nulls: frozenset[str] = _nulls()
+    _ODATA = "#microsoft.graph.invitationParticipantInfo"
 
 
 @_graph
@@ -299,9 +334,7 @@ class ParticipantInfo(GraphObject):
     language_id: str | None = _field("languageId", _str)
     region: str | None = _field("region", _str)
     country_code: str | None = _field("countryCode", _str)
-    odata_type: str | None = _odata("#microsoft.graph.participantInfo")
-    extra: Mapping[str, Any] = _extra()
-    nulls: frozenset[str] = _nulls()
+    _ODATA = "#microsoft.graph.participantInfo"
 
 
 @_graph
@@ -314,9 +347,7 @@ class MediaStream(GraphObject):
     direction: str | None = _field("direction", _str)
     label: str | None = _field("label", _str)
     server_muted: bool | None = _field("serverMuted", _bool)
-    odata_type: str | None = _odata("#microsoft.graph.mediaStream")
-    extra: Mapping[str, Any] = _extra()
-    nulls: frozenset[str] = _nulls()
+    _ODATA = "#microsoft.graph.mediaStream"
 
 
 @_graph
@@ -325,9 +356,7 @@ class RemovedState(GraphObject):
     """``microsoft.graph.removedState``: why a participant left."""
 
     reason: str | None = _field("reason", _str)
-    odata_type: str | None = _odata("#microsoft.graph.removedState")
-    extra: Mapping[str, Any] = _extra()
-    nulls: frozenset[str] = _nulls()
+    _ODATA = "#microsoft.graph.removedState"
 
 
 @_graph
@@ -342,9 +371,8 @@ class Participant(GraphObject):
     is_in_lobby: bool | None = _field("isInLobby", _bool)
     removed_state: RemovedState | None = _field("removedState", _one(RemovedState))
     metadata: str | None = _field("metadata", _str)
-    odata_type: str | None = _odata("#microsoft.graph.participant")
-    extra: Mapping[str, Any] = _extra()
-    nulls: frozenset[str] = _nulls()
+    roster_sequence_number: int | None = _field("rosterSequenceNumber", _int)
+    _ODATA = "#microsoft.graph.participant"
 
     @property
     def is_removed(self) -> bool:
@@ -355,14 +383,17 @@ class Participant(GraphObject):
 @_graph
 @attrs.frozen
 class ResultInfo(GraphObject):
-    """``microsoft.graph.resultInfo``: the outcome of an operation."""
+    """``microsoft.graph.resultInfo``: the outcome of an operation, or why a call ended.
 
-    code: int | None = _field("code", _int)
-    subcode: int | None = _field("subcode", _int)
+    The docs print ``subcode`` and ``subCode``, and codes as numbers and as strings: both
+    spellings fill :attr:`subcode`, numeric strings become numbers, and word codes (the
+    transfer's "transferAccepted") are kept as strings. ``to_json`` writes ``subcode``.
+    """
+
+    code: int | str | None = _field("code", _code)
+    subcode: int | str | None = _field("subcode", _code, "subCode")
     message: str | None = _field("message", _str)
-    odata_type: str | None = _odata("#microsoft.graph.resultInfo")
-    extra: Mapping[str, Any] = _extra()
-    nulls: frozenset[str] = _nulls()
+    _ODATA = "#microsoft.graph.resultInfo"
 
 
 class OperationStatus(str, enum.Enum):
@@ -398,14 +429,30 @@ class InviteParticipantsOperation(GraphObject):
     participants: tuple[InvitationParticipantInfo, ...] | None = _field(
         "participants", _many(InvitationParticipantInfo)
     )
-    odata_type: str | None = _odata("#microsoft.graph.inviteParticipantsOperation")
-    extra: Mapping[str, Any] = _extra()
-    nulls: frozenset[str] = _nulls()
+    _ODATA = "#microsoft.graph.inviteParticipantsOperation"
 
     @property
     def operation_status(self) -> OperationStatus | None:
         """The status as an :class:`OperationStatus`; None when absent or unknown."""
         return None if self.status is None else OperationStatus.parse(self.status)
+
+
+@_graph
+@attrs.frozen
+class Call(GraphObject):
+    """``microsoft.graph.call``, as far as a notification about a call needs it.
+
+    Attributes:
+        state: the call's state as written (``established``, ``terminated``, ...).
+        termination_reason: why it ended, as written (``AppInitiated``), if given.
+        result_info: the call's ``resultInfo`` (its end reason codes), if given.
+
+    """
+
+    _ODATA = "#microsoft.graph.call"
+    state: str | None = _field("state", _str)
+    termination_reason: str | None = _field("terminationReason", _str)
+    result_info: ResultInfo | None = _field("resultInfo", _one(ResultInfo))
 
 
 @attrs.frozen(kw_only=True)

@@ -10,14 +10,22 @@ that same path (example 2) and another on the *replaced* call's id (example 3), 
 start with ``/app/`` or ``/communications/`` for the same resource.
 
 * **operation**: ``resourceData`` is an ``inviteParticipantsOperation`` (by its
-  ``@odata.type``, or untyped with a ``status`` on an ``operations`` path);
-* **roster**: ``resourceData`` is an array (a participant collection);
+  ``@odata.type``, or untyped with a ``status`` on an ``operations`` path), or a
+  ``commsOperation`` (routed by its operation id only: the docs type the invite's,
+  the transfer's and configureMixer's completions so, with the same clientContext);
+* **roster**: ``resourceData`` is an array (a participant collection), or a beta
+  ``deltaParticipants`` (the entries that changed, with a ``sequenceNumber``);
 * **call_ended**: ``changeType`` deleted on ``/communications/calls/{id}``, or a call
   whose ``state`` is ``terminated``;
 * **call_updated**: any other update of a call resource (recognised, moves nothing);
 * **participant_deleted**: ``changeType`` deleted on ``.../calls/{id}/participants/{pid}``;
 * **unrecognised**: well-formed, but nothing callflow tracks (another operation type, a
-  path it does not know). Returned, never dropped.
+  path it does not know, an operation status it does not know such as Graph's
+  ``unknownFutureValue``). Returned with a ``reason`` naming it, never dropped, and
+  never costing the other notifications of its body.
+
+``resource`` and ``resourceUrl`` are read alike (either may be absent); ``@odata.type`` is
+read with or without its ``#`` and in any case; ``changeType`` in any case.
 
 Everything callflow routes on (call id, operation id, clientContext, status) is checked
 and extracted here. The nested models (:attr:`CommsNotification.operation`,
@@ -29,19 +37,20 @@ costs twice as much as decoding the JSON; a wrong type inside them raises
 from __future__ import annotations
 
 import json
-import re
 import types
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import attrs
 
 from .._exceptions import NotificationError
 from ._models import (
+    Call,
     InviteParticipantsOperation,
     OperationStatus,
     Participant,
     ResultInfo,
+    normalize_resource,
     type_name,
 )
 from ._strenum import StrEnum
@@ -60,10 +69,11 @@ MAX_BODY_BYTES: Final = 1_048_576
 #: The most notifications one body may carry.
 MAX_NOTIFICATIONS: Final = 1000
 
-_OPERATION_TYPE = "#microsoft.graph.inviteparticipantsoperation"
-_CALL_TYPE = "#microsoft.graph.call"
-# .../(app|communications)/calls/{call}[/{rest}], with or without scheme, host and version.
-_RESOURCE = re.compile(r"(?:^|/)(?:app|communications)/calls/([^/?#]+)(?:/([^?#]*))?")
+# @odata.type names, read without '#' and in lower case (see _type_name).
+_OPERATION_TYPE = "microsoft.graph.inviteparticipantsoperation"
+_COMMS_OPERATION = "microsoft.graph.commsoperation"
+_DELTA_TYPE = "microsoft.graph.deltaparticipants"
+_CALL_TYPE = "microsoft.graph.call"
 
 
 _NOTHING: Final[Mapping[str, Any]] = types.MappingProxyType({})
@@ -80,24 +90,15 @@ class NotificationKind(StrEnum):
     unrecognised = "unrecognised"
 
 
-def normalize_resource(resource: str) -> tuple[str, str] | None:
-    """``(call id, rest of the path)`` for a calls resource, else None.
-
-    ``/app/calls/X/...``, ``/communications/calls/X/...`` and full URLs name the same thing.
-    """
-    match = _RESOURCE.search(resource)
-    if match is None:
-        return None
-    return match.group(1), (match.group(2) or "").strip("/")
-
-
 @attrs.frozen(eq=False)
 class CommsNotification:
     """One ``commsNotification``, classified.
 
     Attributes:
-        change_type: ``created``, ``updated`` or ``deleted``.
-        resource: the path as sent (``/app/...`` or ``/communications/...``).
+        change_type: ``created``, ``updated`` or ``deleted``, in lower case whatever case
+            it came in (``Deleted`` in the Graph SDK's logs).
+        resource: the path as sent in ``resource``, or else in ``resourceUrl`` (the
+            commsNotification resource documents only ``resourceUrl``).
         resource_url: the ``resourceUrl`` as sent, if any.
         kind: what it is about (:class:`NotificationKind`).
         call_id: the call its resource names (for roster updates on the replaced call,
@@ -109,6 +110,10 @@ class CommsNotification:
         participant_id: the participant a ``participant_deleted`` names.
         has_result_info: whether an operation carries a ``resultInfo``.
         resource_data: ``resourceData`` exactly as it came.
+        reason: why an unrecognised notification is not tracked, naming the value.
+        sequence_number: a ``deltaParticipants`` roster's ``sequenceNumber``.
+        is_delta: whether a roster is a ``deltaParticipants`` (the entries that changed)
+            rather than the whole roster.
 
     """
 
@@ -123,6 +128,9 @@ class CommsNotification:
     participant_id: str | None = None
     has_result_info: bool = False
     resource_data: Any = None
+    reason: str = ""
+    sequence_number: int | None = None
+    is_delta: bool = False
     raw: Mapping[str, Any] = attrs.field(default=_NOTHING, repr=False)
     path: str = attrs.field(default="$", repr=False)
     _cache: dict[str, Any] | None = attrs.field(default=None, repr=False, alias="_cache")
@@ -172,14 +180,67 @@ class CommsNotification:
         if self.kind is not NotificationKind.roster:
             return ()
         base = f"{self.path}.resourceData"
+        entries = self.resource_data
+        if self.is_delta:
+            base, entries = f"{base}.participants", entries["participants"]
         found: tuple[Participant, ...] = self._cached(
             "participants",
             lambda: tuple(
-                Participant.from_json(item, f"{base}[{i}]")
-                for i, item in enumerate(self.resource_data)
+                Participant.from_json(item, f"{base}[{i}]") for i, item in enumerate(entries)
             ),
         )
         return found
+
+    @property
+    def roster_sequence(self) -> int | None:
+        """Where a roster stands in the service's order, None when it does not say.
+
+        A ``deltaParticipants`` gives its ``sequenceNumber``; a whole roster, the highest
+        ``rosterSequenceNumber`` of its entries.
+        """
+        if self.kind is not NotificationKind.roster:
+            return None
+        if self.sequence_number is not None:
+            return self.sequence_number
+        numbers = [p.roster_sequence_number for p in self.participants]
+        return max((n for n in numbers if n is not None), default=None)
+
+    def updated_by(self, delta: CommsNotification) -> CommsNotification:
+        """This roster with a ``deltaParticipants`` applied.
+
+        The delta's entries replace the ones with the same id; new ones are added.
+
+        Args:
+            delta: a roster notification whose ``is_delta`` is True.
+
+        Returns:
+            A whole roster (``is_delta`` False) carrying the delta's ``sequence_number``;
+            ``raw`` stays the delta's body as it came.
+
+        """
+        base = self.resource_data["participants"] if self.is_delta else self.resource_data
+        changed = delta.resource_data["participants"]
+        ids = {entry.get("id") for entry in changed if entry.get("id") is not None}
+        merged = [e for e in base if e.get("id") is None or e.get("id") not in ids]
+        merged.extend(changed)
+        return attrs.evolve(delta, resource_data=merged, is_delta=False, _cache=None)
+
+    @property
+    def call(self) -> Call | None:
+        """The call a call_ended / call_updated notification carries, built on first access.
+
+        None when the notification carries no call object (a bare ``deleted``).
+
+        Raises:
+            NotificationError: a property of the call has the wrong type.
+
+        """
+        if self.kind not in _CALL_KINDS or not isinstance(self.resource_data, dict):
+            return None
+        call: Call = self._cached(
+            "call", lambda: Call.from_json(self.resource_data, f"{self.path}.resourceData")
+        )
+        return call
 
     @property
     def fingerprint(self) -> tuple[Any, ...]:
@@ -199,6 +260,9 @@ class CommsNotification:
         status = self.status
         text = f"{self.kind._value_} {self.change_type} {self.resource}"
         return text if status is None else f"{text} ({status._value_})"
+
+
+_CALL_KINDS = frozenset({NotificationKind.call_ended, NotificationKind.call_updated})
 
 
 def _loads(body: bytes | bytearray | memoryview | str, max_bytes: int) -> Any:
@@ -224,13 +288,11 @@ def _loads(body: bytes | bytearray | memoryview | str, max_bytes: int) -> Any:
         raise NotificationError(f"invalid JSON: {exc}") from None
 
 
-def _opt_str(data: Mapping[str, Any], key: str, path: str, within: str = "") -> str | None:
+def _opt_str(data: Mapping[str, Any], key: str, path: str) -> str | None:
     value = data.get(key)
     if value is None or isinstance(value, str):
         return value
-    raise NotificationError(
-        f"expected a string, got {type_name(value)}", path=f"{path}{within}.{key}"
-    )
+    raise NotificationError(f"expected a string, got {type_name(value)}", path=f"{path}.{key}")
 
 
 _DATA = ".resourceData"
@@ -238,7 +300,34 @@ _DATA = ".resourceData"
 _ITEM_PATHS: Final = tuple(f"$.value[{i}]" for i in range(MAX_NOTIFICATIONS))
 
 
+def _type_name(data: Mapping[str, Any], path: str) -> str | None:
+    """Read ``@odata.type`` as a name, without its ``#`` and in lower case.
+
+    ``#microsoft.graph.call`` and ``microsoft.graph.Call`` alike give ``microsoft.graph.call``.
+    """
+    odata = data.get("@odata.type")
+    if odata is None:
+        return None
+    if not isinstance(odata, str):
+        raise NotificationError(
+            f"expected a string, got {type_name(odata)}", path=f"{path}.@odata.type"
+        )
+    return odata.removeprefix("#").lower()
+
+
+def _where(item: Mapping[str, Any], path: str) -> tuple[str, str | None]:
+    """The resource a notification names: ``resource``, ``resourceUrl``, or both."""
+    resource = _opt_str(item, "resource", path)
+    resource_url = _opt_str(item, "resourceUrl", path)
+    if resource is None and resource_url is None:
+        raise NotificationError(
+            "expected a 'resource' or a 'resourceUrl' string, got neither", path=path
+        )
+    return (resource if resource is not None else cast("str", resource_url)), resource_url
+
+
 def _classify(item: Any, path: str) -> CommsNotification:
+    """Classify one notification (see the module docstring for the kinds)."""
     if not isinstance(item, dict):
         raise NotificationError(f"expected an object, got {type_name(item)}", path=path)
     change_type = item.get("changeType")
@@ -246,20 +335,14 @@ def _classify(item: Any, path: str) -> CommsNotification:
         raise NotificationError(
             f"expected a string, got {type_name(change_type)}", path=f"{path}.changeType"
         )
-    resource = item.get("resource")
-    if not isinstance(resource, str):
-        raise NotificationError(
-            f"expected a string, got {type_name(resource)}", path=f"{path}.resource"
-        )
-    resource_url = _opt_str(item, "resourceUrl", path)
-    data = item.get("resourceData")
-    where = normalize_resource(resource) or (
-        normalize_resource(resource_url) if resource_url else None
-    )
+    resource, resource_url = _where(item, path)
+    where = normalize_resource(resource)
+    if where is None and resource_url is not None:
+        where = normalize_resource(resource_url)
     call_id, rest = where if where is not None else (None, "")
-    segments = rest.split("/") if rest else []
+    data = item.get("resourceData")
     common: dict[str, Any] = {
-        "change_type": change_type,
+        "change_type": change_type.lower(),  # the Graph SDK's logs show "Deleted"
         "resource": resource,
         "resource_url": resource_url,
         "call_id": call_id,
@@ -267,71 +350,116 @@ def _classify(item: Any, path: str) -> CommsNotification:
         "raw": item,
         "path": path,
     }
+    segments = rest.split("/") if rest else []
     data_path = path + _DATA
-
     if isinstance(data, dict):
-        odata = data.get("@odata.type")
-        if odata is not None and not isinstance(odata, str):
-            raise NotificationError(
-                f"expected a string, got {type_name(odata)}", path=f"{data_path}.@odata.type"
-            )
-        is_operation = (
-            odata.lower() == _OPERATION_TYPE
-            if odata
-            else ("status" in data and segments[:1] == ["operations"])
-        )
-        if is_operation:
-            status_text = _opt_str(data, "status", path, _DATA)
-            status = None if status_text is None else OperationStatus.parse(status_text)
-            if status_text is not None and status is None:
-                raise NotificationError(
-                    f"unknown operation status {status_text!r}", path=f"{data_path}.status"
-                )
-            operation_id = _opt_str(data, "id", path, _DATA)
-            if operation_id is None and len(segments) == 2 and segments[1] != "participants":
-                operation_id = segments[1]  # id in the path but not in the body
-            return CommsNotification(
-                kind=NotificationKind.operation,
-                operation_id=operation_id,
-                client_context=_opt_str(data, "clientContext", path, _DATA),
-                status=status,
-                has_result_info=data.get("resultInfo") is not None,
-                **common,
-            )
-        if call_id is not None and not segments and (odata is None or odata == _CALL_TYPE):
-            state = _opt_str(data, "state", path, _DATA)
-            ended = change_type == "deleted" or state == "terminated"
-            kind = NotificationKind.call_ended if ended else NotificationKind.call_updated
-            return CommsNotification(kind=kind, **common)
-    elif isinstance(data, list):
-        for i, entry in enumerate(data):
-            if not isinstance(entry, dict):
-                raise NotificationError(
-                    f"expected an object, got {type_name(entry)}", path=f"{data_path}[{i}]"
-                )
+        return _about_object(data, segments, common, data_path)
+    if isinstance(data, list):
+        _check_entries(data, data_path)
         if call_id is not None:
             return CommsNotification(kind=NotificationKind.roster, **common)
-    elif data is None and call_id is not None and change_type == "deleted":
-        if not segments:
+        return _unrecognised(common, "a participant collection on a resource that is no call's")
+    if data is not None:
+        raise NotificationError(
+            f"expected an object, an array or null, got {type_name(data)}", path=data_path
+        )
+    return _about_path(segments, common, bare=True)
+
+
+def _about_object(
+    data: Mapping[str, Any], segments: list[str], common: dict[str, Any], data_path: str
+) -> CommsNotification:
+    """Classify a notification whose ``resourceData`` is an object."""
+    odata = _type_name(data, data_path)
+    generic = odata == _COMMS_OPERATION
+    if (
+        odata == _OPERATION_TYPE
+        or generic
+        or (odata is None and "status" in data and segments[:1] == ["operations"])
+    ):
+        return _operation(data, segments, common, data_path, generic=generic)
+    if odata == _DELTA_TYPE and common["call_id"] is not None:
+        entries = data.get("participants")
+        if not isinstance(entries, list):
+            raise NotificationError(
+                f"expected an array, got {type_name(entries)}", path=f"{data_path}.participants"
+            )
+        _check_entries(entries, f"{data_path}.participants")
+        sequence = data.get("sequenceNumber")
+        if sequence is not None and (not isinstance(sequence, int) or isinstance(sequence, bool)):
+            raise NotificationError(
+                f"expected an integer, got {type_name(sequence)}",
+                path=f"{data_path}.sequenceNumber",
+            )
+        return CommsNotification(
+            kind=NotificationKind.roster, sequence_number=sequence, is_delta=True, **common
+        )
+    if common["call_id"] is not None and not segments and odata in (None, _CALL_TYPE):
+        state = _opt_str(data, "state", data_path)
+        ended = common["change_type"] == "deleted" or state == "terminated"
+        kind = NotificationKind.call_ended if ended else NotificationKind.call_updated
+        return CommsNotification(kind=kind, **common)
+    return _about_path(segments, common, bare=False, odata=odata)
+
+
+def _operation(
+    data: Mapping[str, Any],
+    segments: list[str],
+    common: dict[str, Any],
+    data_path: str,
+    *,
+    generic: bool,
+) -> CommsNotification:
+    """An operation's notification.
+
+    A ``commsOperation`` (the docs type the invite's completion that way, and also the
+    transfer's and configureMixer's, with the same clientContext) carries no
+    clientContext for routing: it reaches an invite only by its operation id.
+    """
+    status_text = _opt_str(data, "status", data_path)
+    status = None if status_text is None else OperationStatus.parse(status_text)
+    if status_text is not None and status is None:
+        return _unrecognised(common, f"unknown operation status {status_text!r}")
+    operation_id = _opt_str(data, "id", data_path)
+    if operation_id is None and len(segments) == 2 and segments[1] != "participants":
+        operation_id = segments[1]  # id in the path but not in the body
+    context = _opt_str(data, "clientContext", data_path)
+    return CommsNotification(
+        kind=NotificationKind.operation,
+        operation_id=operation_id,
+        client_context=None if generic else context,
+        status=status,
+        has_result_info=data.get("resultInfo") is not None,
+        **common,
+    )
+
+
+def _about_path(
+    segments: list[str], common: dict[str, Any], *, bare: bool, odata: str | None = None
+) -> CommsNotification:
+    """Classify by the path alone: a deleted call or participant, else unrecognised."""
+    if common["call_id"] is not None and common["change_type"] == "deleted":
+        if bare and not segments:
             return CommsNotification(kind=NotificationKind.call_ended, **common)
         if len(segments) == 2 and segments[0] == "participants":
             return CommsNotification(
                 kind=NotificationKind.participant_deleted, participant_id=segments[1], **common
             )
-    elif data is not None:
-        raise NotificationError(
-            f"expected an object, an array or null, got {type_name(data)}", path=data_path
-        )
-    if (
-        call_id is not None
-        and change_type == "deleted"
-        and len(segments) == 2
-        and segments[0] == "participants"
-    ):
-        return CommsNotification(
-            kind=NotificationKind.participant_deleted, participant_id=segments[1], **common
-        )
-    return CommsNotification(kind=NotificationKind.unrecognised, **common)
+    if odata is not None:
+        return _unrecognised(common, f"a {odata} callflow does not track")
+    return _unrecognised(common, "not an invite operation, roster, call or participant")
+
+
+def _unrecognised(common: dict[str, Any], reason: str) -> CommsNotification:
+    return CommsNotification(kind=NotificationKind.unrecognised, reason=reason, **common)
+
+
+def _check_entries(entries: list[Any], base: str) -> None:
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise NotificationError(
+                f"expected an object, got {type_name(entry)}", path=f"{base}[{i}]"
+            )
 
 
 def parse_notifications(
@@ -358,9 +486,17 @@ def parse_notifications(
     """
     if isinstance(body, (bytes, bytearray, memoryview, str)):
         document = _loads(body, max_bytes)
-    else:
+    elif isinstance(body, Mapping):
         document = body
-    if isinstance(document, Mapping) and "value" not in document and "resource" in document:
+    else:
+        raise NotificationError(
+            f"expected a commsNotifications body (bytes, text or a mapping), got {type_name(body)}"
+        )
+    if (
+        isinstance(document, Mapping)
+        and "value" not in document
+        and ("resource" in document or "resourceUrl" in document)
+    ):
         return (_classify(dict(document), "$"),)
     if not isinstance(document, Mapping):
         raise NotificationError(f"expected an object, got {type_name(document)}")

@@ -51,7 +51,10 @@ class Failure:
         status_code: the HTTP status of the refused POST.
         error_code: Graph's ``error.code`` of the refused POST.
         error_message: Graph's ``error.message`` of the refused POST.
-        result_info: the failed operation's ``resultInfo``.
+        result_info: the failed operation's ``resultInfo``; for ``call_ended``, the ended
+            call's ``resultInfo`` (its end reason codes), if the notification carried one.
+        termination_reason: for ``call_ended``, the call's ``terminationReason`` as
+            written (``AppInitiated``), if the notification carried one.
 
     """
 
@@ -61,6 +64,7 @@ class Failure:
     error_code: str | None = None
     error_message: str | None = None
     result_info: ResultInfo | None = None
+    termination_reason: str | None = None
 
     def describe(self) -> str:
         """The message, with what the service said."""
@@ -72,6 +76,8 @@ class Failure:
         if self.result_info is not None:
             ri = self.result_info
             parts.append(f"resultInfo {ri.code}/{ri.subcode} {ri.message or ''}".rstrip())
+        if self.termination_reason:
+            parts.append(f"terminationReason {self.termination_reason}")
         return "; ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,6 +89,7 @@ class Failure:
             "error_code": self.error_code,
             "error_message": self.error_message,
             "result_info": None if self.result_info is None else self.result_info.to_json(),
+            "termination_reason": self.termination_reason,
         }
 
     @classmethod
@@ -96,6 +103,7 @@ class Failure:
             error_code=data.get("error_code"),
             error_message=data.get("error_message"),
             result_info=None if info is None else ResultInfo.from_json(info),
+            termination_reason=data.get("termination_reason"),
         )
 
 

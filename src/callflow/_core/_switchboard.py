@@ -38,10 +38,10 @@ from typing import Any, Final, NamedTuple
 
 import attrs
 
-from .._exceptions import ConfigurationError, InviteError
+from .._exceptions import ConfigurationError, InviteError, NotificationError
 from ._invite import Invite
 from ._machine import DEADLINES, InviteState
-from ._models import OperationStatus
+from ._models import OperationStatus, type_name
 from ._notifications import CommsNotification, NotificationKind, parse_notifications
 from ._records import Outcome
 from ._strenum import StrEnum
@@ -183,6 +183,24 @@ def _keys_of(n: CommsNotification) -> tuple[_Key, ...]:
     return (("call", n.call_id),) if n.call_id else ()
 
 
+def _parsed(body: object) -> Sequence[CommsNotification]:
+    """``body`` as notifications already parsed, or a NotificationError naming what came."""
+    if isinstance(body, (list, tuple)):
+        for i, item in enumerate(body):
+            if not isinstance(item, CommsNotification):
+                raise NotificationError(
+                    "expected a commsNotifications body (bytes, text or a mapping) or a "
+                    f"sequence of CommsNotification, got a {type(body).__name__} holding "
+                    f"{type_name(item)}",
+                    path=f"$[{i}]",
+                )
+        return body
+    raise NotificationError(
+        "expected a commsNotifications body (bytes, text or a mapping) or a sequence of "
+        f"CommsNotification, got {type_name(body)}"
+    )
+
+
 def _build_nested(n: CommsNotification) -> None:
     """Build the lazy models an invite may read from ``n``; a malformed one raises here.
 
@@ -196,6 +214,8 @@ def _build_nested(n: CommsNotification) -> None:
             _ = n.operation
     elif n.kind is NotificationKind.roster:
         _ = n.participants
+    elif n.kind is NotificationKind.call_ended:
+        _ = n.call
 
 
 class Switchboard:
@@ -357,10 +377,10 @@ class Switchboard:
             NotificationError: the body is malformed; nothing was applied.
 
         """
-        if isinstance(body, (bytes, str, Mapping)):
+        if isinstance(body, (bytes, bytearray, memoryview, str, Mapping)):
             notifications: Sequence[CommsNotification] = parse_notifications(body)
         else:
-            notifications = body
+            notifications = _parsed(body)
         for n in notifications:
             _build_nested(n)
         now = self._now(at)
@@ -379,7 +399,7 @@ class Switchboard:
                 Delivery(
                     notification=n,
                     outcome=DeliveryOutcome.unrecognised,
-                    reason="not an invite operation, roster, call or participant callflow tracks",
+                    reason=n.reason or "not an invite operation, roster, call or participant",
                 )
             )
             return
@@ -450,7 +470,9 @@ class Switchboard:
 
         Indexes its operation id and restarts its deadline if its state changed.
         """
-        if invite.operation_id and invite in self:
+        if invite not in self:
+            return  # released (or never added): it has no deadline here
+        if invite.operation_id:
             self._by_operation.setdefault(invite.operation_id, invite)
         self._schedule(invite, self._now(at))
 
@@ -526,6 +548,12 @@ class Switchboard:
     def backlog(self) -> tuple[CommsNotification, ...]:
         """The notifications waiting for their invite, oldest first."""
         return tuple(w.notification for w in self._backlog.values())
+
+    @property
+    def backlog_since(self) -> float | None:
+        """When the oldest notification in the backlog arrived, or None if it is empty."""
+        oldest = next(iter(self._backlog.values()), None)
+        return None if oldest is None else oldest.arrived
 
     def _to_backlog(
         self, n: CommsNotification, keys: tuple[_Key, ...], now: float

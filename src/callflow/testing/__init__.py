@@ -40,6 +40,7 @@ from ._script import (
     SlowAnswer,
     Throttle,
 )
+from ._spec_flows import spec_flows
 from ._wire import (
     Operation,
     call_deleted_notification,
@@ -54,6 +55,7 @@ from ._wire import (
 )
 
 __all__ = [
+    "spec_flows",
     # time
     "VirtualClock",
     # the fake service

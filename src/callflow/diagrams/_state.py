@@ -37,7 +37,7 @@ from typing import Final, Literal, NamedTuple, Protocol
 
 from transitions.extensions.markup import MarkupMachine
 
-from ._core._machine import (
+from .._core._machine import (
     TERMINAL_STATES,
     InviteKind,
     InviteState,

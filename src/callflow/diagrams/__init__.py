@@ -5,15 +5,19 @@ Theory of operation
 The drawing is done in two private modules, one idea each, whose public names this module
 re-exports:
 
-* :mod:`callflow._state_diagrams` writes each kind's state diagram, and an invite's path
+* :mod:`callflow.diagrams._state` writes each kind's state diagram, and an invite's path
   on it, as Mermaid or DOT text read off the declaration in :mod:`callflow._core._machine`
   (:func:`state_diagram`, :func:`trace_state_diagram`);
-* :mod:`callflow._sequence` writes message flows as Mermaid sequence diagrams
-  (:class:`Message`, :func:`sequence_diagram`, :func:`trace_sequence_diagram`) and gets
-  the spec's examples as flows (:func:`spec_flow`, :func:`spec_flows`).
+* :mod:`callflow.diagrams._sequence` writes message flows as Mermaid sequence diagrams
+  (:class:`Message`, :func:`sequence_diagram`, :func:`trace_sequence_diagram`) and turns
+  an invite as the spec prints it into a flow (:func:`spec_flow`).
+
+This package never imports :mod:`callflow.testing`: the spec's examples are played into
+flows there (:func:`callflow.testing.spec_flows`), and handed to :func:`main` by the
+``callflow diagrams`` command and by ``python -m callflow.diagrams``.
 
 What is left here touches the outside: turning DOT into an image, writing the files and
-their README, and ``python -m callflow.diagrams``. Mermaid and DOT are plain strings built
+their README, and :func:`main`. Mermaid and DOT are plain strings built
 with no optional dependency; only turning DOT into SVG or PNG needs Graphviz (the ``dot``
 program and the ``graphviz`` package, loaded lazily), and without it
 :class:`GraphvizMissing` says what to install.
@@ -34,11 +38,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Literal, NamedTuple
 
-from ._core._machine import TERMINAL_STATES, InviteKind, InviteState
-from ._exceptions import CallflowError
-from ._sequence import Message, sequence_diagram, spec_flow, spec_flows, trace_sequence_diagram
-from ._state_diagrams import DiagramFormat as DiagramFormat
-from ._state_diagrams import StepLike, state_diagram, trace_state_diagram
+from .._core._machine import TERMINAL_STATES, InviteKind, InviteState
+from .._exceptions import CallflowError
+from ._sequence import Message, sequence_diagram, spec_flow, trace_sequence_diagram
+from ._state import DiagramFormat as DiagramFormat
+from ._state import StepLike, state_diagram, trace_state_diagram
 
 __all__ = [
     "GraphvizMissing",
@@ -50,7 +54,6 @@ __all__ = [
     "sequence_diagram",
     "trace_sequence_diagram",
     "spec_flow",
-    "spec_flows",
     "write_diagrams",
     "write_trace",
     "TracedInvite",
@@ -165,7 +168,7 @@ def _readme(formats: Sequence[str], flows: Mapping[str, Sequence[Message]]) -> s
     out = [
         "# callflow diagrams",
         "",
-        "The invite state machines, drawn from their declaration in `_core/_machine.py`",
+        "The invite state machines, drawn from their declaration in `src/callflow/_core/_machine.py`",  # noqa: E501
         "by `callflow.diagrams.write_diagrams`. Do not edit these files: regenerate them",
         "(`python -m callflow.diagrams --out diagrams`). A test fails when they no longer",
         "match the code.",
@@ -301,7 +304,16 @@ class TracedInvite(NamedTuple):
 TraceLoader = Callable[[Path], Iterable[TracedInvite]]
 
 
-def main(argv: Sequence[str], *, load_trace: TraceLoader | None = None) -> int:
+#: Plays the spec's examples into message flows (``callflow.testing.spec_flows``).
+FlowPlayer = Callable[[], Mapping[str, Sequence[Message]]]
+
+
+def main(
+    argv: Sequence[str],
+    *,
+    load_trace: TraceLoader | None = None,
+    play_flows: FlowPlayer | None = None,
+) -> int:
     """``callflow diagrams [--out DIR] [--format FMT]... [--trace TRACE.jsonl]``.
 
     Without ``--trace``, writes every state diagram and a README (:func:`write_diagrams`);
@@ -312,9 +324,14 @@ def main(argv: Sequence[str], *, load_trace: TraceLoader | None = None) -> int:
         argv: the arguments after ``diagrams``.
         load_trace: reads a ``--trace`` file into its invites; ``--trace`` is refused
             without one.
+        play_flows: plays the spec's examples into message flows, drawn beside the
+            state diagrams (``callflow.testing.spec_flows``: the diagrams never import
+            the fake service themselves); without one, only the state diagrams.
 
     Returns:
-        0 on success, 1 when Graphviz is needed and missing, 2 for a usage error.
+        0 on success (without Graphviz and without ``--format``, the Mermaid and DOT
+        files are written and the skipped SVG/PNG named on stderr), 1 when an SVG or PNG
+        asked for by ``--format`` cannot be drawn without Graphviz, 2 for a usage error.
 
     """
     parser = argparse.ArgumentParser(
@@ -333,27 +350,34 @@ def main(argv: Sequence[str], *, load_trace: TraceLoader | None = None) -> int:
         args = parser.parse_args(list(argv))
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else 2
-    formats = args.formats or FORMATS
-    try:
+    if args.trace is not None and load_trace is None:
+        parser.print_usage(sys.stderr)
+        print("callflow diagrams: --trace is not available here", file=sys.stderr)
+        return 2
+
+    def write(formats: Sequence[str]) -> list[Path]:
         if args.trace is None:
-            written = write_diagrams(args.out, formats=formats, flows=spec_flows())
-        elif load_trace is None:
-            parser.print_usage(sys.stderr)
-            print("callflow diagrams: --trace is not available here", file=sys.stderr)
-            return 2
-        else:
-            written = []
-            for name, kind, steps, messages in load_trace(args.trace):
-                written += write_trace(
-                    args.out, kind, steps, messages=messages, name=f"trace-{name}", formats=formats
-                )
+            flows = play_flows() if play_flows is not None else _NO_FLOWS
+            return write_diagrams(args.out, formats=formats, flows=flows)
+        assert load_trace is not None
+        written = []
+        for name, kind, steps, messages in load_trace(args.trace):
+            written += write_trace(
+                args.out, kind, steps, messages=messages, name=f"trace-{name}", formats=formats
+            )
+        return written
+
+    try:
+        written = write(args.formats or FORMATS)
     except GraphvizMissing as exc:
-        print(f"callflow diagrams: {exc} (or use --format mermaid --format dot)", file=sys.stderr)
-        return 1
+        text = [f for f in FORMATS if f not in ("svg", "png")]
+        if args.formats:  # SVG or PNG asked for by name: that is an error
+            hint = "(or use --format mermaid --format dot)"
+            print(f"callflow diagrams: {exc} {hint}", file=sys.stderr)
+            return 1
+        # The default (every format) without Graphviz: write the text formats, say so.
+        written = write(text)
+        print(f"callflow diagrams: skipped SVG and PNG: {exc}", file=sys.stderr)
     for path in written:
         print(path)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))

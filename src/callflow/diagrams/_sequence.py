@@ -15,8 +15,8 @@ Mermaid's entity codes (``#35;``, ``#59;``, ``#58;``). The state diagrams' label
 through it too.
 
 :func:`spec_flow` turns one invite as the spec prints it (the POST, its answer and the
-notifications, Graph's JSON as mappings) into messages; :func:`spec_flows` plays the
-spec's examples against :class:`~callflow.testing.FakeGraph` to get theirs.
+notifications, Graph's JSON as mappings) into messages; playing the spec's examples
+against the fake service to get theirs is :func:`callflow.testing.spec_flows`' business.
 
 Everything is deterministic: the same messages give byte-identical text.
 """
@@ -35,7 +35,6 @@ __all__ = [
     "sequence_diagram",
     "trace_sequence_diagram",
     "spec_flow",
-    "spec_flows",
     "mermaid_text",
 ]
 
@@ -244,33 +243,3 @@ def spec_flow(
             summary = _notification_summary(item)
             messages.append(Message("Graph", "Bot", f"{head}\n{summary}" if summary else head))
     return messages
-
-
-def spec_flows() -> dict[str, list[Message]]:
-    """Each spec example's message flow, played against the embedded fake service.
-
-    The spec's requests (examples 1 to 5, embedded in :mod:`callflow.testing`) are sent to
-    :class:`~callflow.testing.FakeGraph` with the spec's quirks on, on a virtual clock;
-    what the fake answered and sent, shaped like the spec's JSON, is drawn with
-    :func:`spec_flow`. It includes the teardown notifications the spec's text promises
-    but does not print. Deterministic: the same flows every run.
-
-    Returns:
-        ``{"example-1": [...], ..., "example-5": [...]}``.
-
-    """
-    import anyio
-
-    from .testing import SCENARIOS, run_scenario
-
-    flows: dict[str, list[Message]] = {}
-    for scenario in SCENARIOS:
-        if not scenario.name.startswith("example "):
-            continue
-        result = anyio.run(run_scenario, scenario)
-        post = result.requests[0]
-        response = next(e["body"] for e in result.events if e["type"] == "response")
-        path = f"/communications/calls/{post.call_id}/participants/invite"
-        flow = spec_flow(path, post.body, response, [sent.body for sent in result.sent])
-        flows[scenario.slug] = flow
-    return flows
