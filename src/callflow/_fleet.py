@@ -158,6 +158,9 @@ class StoreEngine:
         self.store = store
         self._cache: collections.OrderedDict[str, _Entry] = collections.OrderedDict()
         self._locks: dict[str, anyio.Lock] = {}
+        # operation id -> invite id: an operation is one invite's for good, so the routes
+        # this instance learnt spare it the store's lookup (bounded as the cache is)
+        self._operations: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._wakeups: list[float] = []
         self._wake: anyio.Event | None = None
         self._open = False
@@ -206,11 +209,14 @@ class StoreEngine:
             handles = self.client._handles
             for old in list(cache)[: len(cache) - CACHE_LIMIT]:
                 if old not in handles and not self._lock(old).locked():
-                    del cache[old]
-                    self._locks.pop(old, None)
+                    self._forget(old)
+        while len(self._operations) > CACHE_LIMIT:
+            self._operations.popitem(last=False)
 
     def _forget(self, invite_id: str) -> None:
-        self._cache.pop(invite_id, None)
+        entry = self._cache.pop(invite_id, None)
+        if entry is not None and entry.invite.operation_id:
+            self._operations.pop(entry.invite.operation_id, None)
         lock = self._locks.get(invite_id)
         if lock is not None and not lock.locked():
             del self._locks[invite_id]
@@ -255,8 +261,9 @@ class StoreEngine:
         return None if entry is None else self._deadline(entry)
 
     @staticmethod
-    def _deadline(entry: _Entry) -> float | None:
-        invite = entry.invite
+    def _deadline(entry: _Entry, invite: Invite | None = None) -> float | None:
+        """When ``invite`` (the entry's, by default) times out in its state; None: finished."""
+        invite = entry.invite if invite is None else invite
         seconds = entry.deadlines.for_state(invite.state)
         if seconds is None:
             return None
@@ -292,30 +299,48 @@ class StoreEngine:
             if outcome in (Outcome.not_mine, Outcome.duplicate, Outcome.late):
                 # What the cache already folds is a prefix of the truth: it is so for good.
                 return outcome, entry, before
+            # A move sets the next deadline in the same round trip as the append.
+            deadline = self._next_deadline(entry, trial) if trial.state is not before else None
             appended = await self.store.append(
-                invite_id, fingerprint, event, snapshot=_snapshot(trial, entry.count + 1)
+                invite_id,
+                fingerprint,
+                event,
+                snapshot=_snapshot(trial, entry.count + 1),
+                deadline=deadline,
             )
             if not appended.new:
                 await self._catch_up(invite_id, entry)
                 return Outcome.duplicate, entry, before
             if appended.saved:
                 self._adopt(entry, trial, appended.count)
+                if deadline is not None:
+                    self._wake_for(deadline)
             else:
                 await self._catch_up(invite_id, entry)
                 await self.store.save_snapshot(invite_id, _snapshot(entry.invite, entry.count))
+                if entry.invite.state is not before:
+                    await self._schedule(invite_id, entry)
             invite = entry.invite
-            if invite.operation_id and invite.operation_id != known_operation:
-                await self.store.add_routes(invite_id, [operation_key(invite.operation_id)])
-            if invite.state is not before:
-                await self._schedule(invite_id, entry)
+            operation = invite.operation_id
+            if operation and operation != known_operation:
+                self._operations[operation] = invite_id
+                await self.store.add_routes(invite_id, [operation_key(operation)])
             return outcome, entry, before
 
-    async def _schedule(self, invite_id: str, entry: _Entry) -> None:
-        """Give the store the invite's next deadline: its state's, or its release."""
-        deadline = self._deadline(entry)
+    def _next_deadline(self, entry: _Entry, invite: Invite | None = None) -> float:
+        """The invite's next deadline: its state's, or (finished) its release."""
+        deadline = self._deadline(entry, invite)
         if deadline is None:  # finished: released once release_after has passed
             deadline = self.client.clock.now() + self.client.release_after
+        return deadline
+
+    async def _schedule(self, invite_id: str, entry: _Entry) -> None:
+        """Give the store the invite's next deadline (see :meth:`_next_deadline`)."""
+        deadline = self._next_deadline(entry)
         await self.store.schedule(invite_id, deadline)
+        self._wake_for(deadline)
+
+    def _wake_for(self, deadline: float) -> None:
         heapq.heappush(self._wakeups, deadline)
         if self._wake is not None and deadline <= self._wakeups[0]:
             self._wake.set()
@@ -447,13 +472,17 @@ class StoreEngine:
             )
             return
         if kind is NotificationKind.operation:
-            keys = []
-            if n.operation_id:
-                keys.append(operation_key(n.operation_id))
-            if n.client_context:
-                keys.append(client_context_key(n.client_context))
-            found = await self.store.route(keys) if keys else {}
-            ids = next((found[k] for k in keys if k in found), ())
+            known = self._operations.get(n.operation_id) if n.operation_id else None
+            if known is not None:
+                ids: tuple[str, ...] = (known,)
+            else:
+                keys = []
+                if n.operation_id:
+                    keys.append(operation_key(n.operation_id))
+                if n.client_context:
+                    keys.append(client_context_key(n.client_context))
+                found = await self.store.route(keys) if keys else {}
+                ids = next((found[k] for k in keys if k in found), ())
         else:
             key = call_key(n.call_id) if n.call_id else None
             ids = (await self.store.route([key])).get(key, ()) if key else ()
