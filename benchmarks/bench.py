@@ -17,6 +17,13 @@ Rows (see README "Benchmarks"):
    MockTransport;
 6. 10,000 concurrent invites completed by notifications through the Client and the fake
    Graph service, on asyncio and trio.
+
+With ``--fleet`` (a Redis server: ``--redis URL``, else a throwaway one), also the rows of
+``fleet_bench.py``:
+
+7. one notification applied through ``Client(store=RedisStore)``, against the embedded
+   Client and one Redis round trip over it, on asyncio and trio;
+8. fleet throughput: invites/s sent and completed through 3 bot processes against 1.
 """
 
 from __future__ import annotations
@@ -413,6 +420,24 @@ def row_concurrency(n: int, backend: str) -> dict[str, Any]:
 ROWS_HELP = "1 create, 2 memory, 3 notification, 4 transition, 5 client.invite, 6 concurrency"
 
 
+def fleet_rows(quick: bool, redis_url: str | None) -> list[dict[str, Any]]:
+    """Rows 7 and 8 (``fleet_bench.py``), on ``redis_url`` or a throwaway server."""
+    from contextlib import ExitStack
+
+    here = Path(__file__).parent
+    sys.path[:0] = [str(here), str(here.parent / "tests")]
+    from fleet_bench import row_fleet_throughput, row_store_notification
+
+    from redis_support import redis_server_url
+
+    n, repeats = (20, 1) if quick else (1000, 5)
+    with ExitStack() as stack:
+        url = redis_url or stack.enter_context(redis_server_url())
+        rows = [row_store_notification(url, n, repeats, b) for b in ("asyncio", "trio")]
+        rows.append(row_fleet_throughput(url, 20 if quick else 600))
+    return rows
+
+
 def run(quick: bool) -> list[dict[str, Any]]:
     scale = 0.01 if quick else 1.0
     repeats = 2 if quick else 7
@@ -438,6 +463,8 @@ def render(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         if "callflow_bytes" in row:
             ours, unit = row["callflow_bytes"], "B"
+        elif "callflow_per_s" in row:
+            ours, unit = row["callflow_per_s"], "invites/s"
         elif "callflow_us" in row:
             ours, unit = row["callflow_us"], "us"
         else:
@@ -461,8 +488,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for the test suite")
     parser.add_argument("--json", type=Path, default=Path("bench-results.json"), help="where")
+    parser.add_argument("--fleet", action="store_true", help="add the Redis and fleet rows")
+    parser.add_argument("--redis", metavar="URL", help="the Redis server for --fleet")
     args = parser.parse_args(argv)
     rows = run(args.quick)
+    if args.fleet:
+        rows += fleet_rows(args.quick, args.redis)
     table = render(rows)
     print(table)
     args.json.write_text(

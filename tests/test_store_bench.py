@@ -20,3 +20,15 @@ def test_the_store_row_measures_redis_memory_and_the_round_trip(
     figures = [row["callflow_us"], *row["baselines"].values()]
     assert all(isinstance(f, float) and math.isfinite(f) and f > 0 for f in figures), row
     assert isinstance(row["met"], bool)
+
+
+def test_the_fleet_rows_run_at_a_tiny_size(redis_url: str, tmp_path: Path) -> None:
+    bench = runpy.run_path(str(BENCH.parent / "bench.py"))
+    rows = bench["fleet_rows"](True, redis_url)
+    assert 3 == len(rows)
+    for row in rows:
+        ours = row.get("callflow_us", row.get("callflow_per_s"))
+        figures = [ours, *row["baselines"].values()]
+        assert all(isinstance(f, float) and math.isfinite(f) and f > 0 for f in figures), row
+        assert isinstance(row["met"], bool)
+    assert "invites/s" in bench["render"](rows)
