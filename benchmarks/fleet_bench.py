@@ -38,8 +38,13 @@ PHONE = "+12345678901"
 CALL = "ab6233a5-20b7-4c5e-bea2-ce56c9776429"
 
 
+def _on_path(directory: Path) -> None:
+    if str(directory) not in sys.path:
+        sys.path.insert(0, str(directory))
+
+
 def _completed(call_id: str, operation_id: str, client_context: str) -> bytes:
-    sys.path.insert(0, str(Path(__file__).parent))
+    _on_path(Path(__file__).parent)
     from bench import completed_body
 
     body: bytes = completed_body(call_id, operation_id, client_context)
@@ -123,7 +128,7 @@ def row_store_notification(
 
 async def _throughput(url: str, instances: int, n: int, concurrency: int) -> float:
     """Invites/s through ``instances`` bot processes, each invite sent and completed."""
-    sys.path.insert(0, str(TESTS))
+    _on_path(TESTS)
     from callflow.testing import Accepts, FakeGraph
     from fleet_support import fleet, front_app, serving
     from redis_support import free_port
@@ -198,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         url = args.url
         if url is None:
-            sys.path.insert(0, str(TESTS))
+            _on_path(TESTS)
             from redis_support import redis_server_url
 
             url = stack.enter_context(redis_server_url())

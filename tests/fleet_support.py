@@ -127,7 +127,7 @@ class Fleet:
         """Start an instance on ``port``; its base URL (not yet ready: see :meth:`ready`)."""
         command = [sys.executable, __file__, "--redis", self.redis_url, "--prefix", self.prefix]
         command += ["--graph", self.graph_url, "--port", str(port)]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(sys.path))}
         with (self.log_dir / f"bot-{port}.log").open("ab") as log:  # the child keeps its copy
             self.processes[port] = subprocess.Popen(command, stdout=log, stderr=log, env=env)
         return f"http://127.0.0.1:{port}"
