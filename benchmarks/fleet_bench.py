@@ -135,12 +135,12 @@ async def _throughput(url: str, instances: int, n: int, concurrency: int) -> flo
 
     graph_port = free_port()
     ports = [free_port() for _ in range(instances)]
-    live = list(ports)
     fake = FakeGraph(default_answer=Accepts(after=0.0), assert_all_used=False)
     prefix = f"bench-fleet-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as logs:
         async with (
             httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=200)) as http,
+            anyio.create_task_group() as callbacks,
             fake,
             serving(front_app(fake), graph_port),
         ):
@@ -152,12 +152,13 @@ async def _throughput(url: str, instances: int, n: int, concurrency: int) -> flo
                     await bots.ready(http, port)
                 turn = 0
 
-                async def deliver(body: dict[str, Any]) -> None:
+                async def post(body: dict[str, Any], port: int) -> None:
+                    await http.post(f"http://127.0.0.1:{port}/callback", json=body)
+
+                async def deliver(body: dict[str, Any]) -> None:  # concurrently, as Graph
                     nonlocal turn
                     turn += 1
-                    await http.post(
-                        f"http://127.0.0.1:{live[turn % len(live)]}/callback", json=body
-                    )
+                    callbacks.start_soon(post, body, ports[turn % len(ports)])
 
                 fake.deliver_to(deliver)
                 limiter = anyio.CapacityLimiter(concurrency)
@@ -179,7 +180,8 @@ async def _throughput(url: str, instances: int, n: int, concurrency: int) -> flo
                 async with anyio.create_task_group() as tg:
                     for i in range(n):
                         tg.start_soon(one, i)
-                return n / (time.perf_counter() - start)
+                rate = n / (time.perf_counter() - start)
+    return rate
 
 
 def row_fleet_throughput(url: str, n: int, concurrency: int = 30) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.abc
 import httpx
 import pytest
 
@@ -57,14 +58,25 @@ def participant(phone: str) -> list[dict[str, Any]]:
 
 
 def deliverer(
-    http: httpx.AsyncClient, live: list[int], rng: random.Random, *, patience: float = 0.0
+    http: httpx.AsyncClient,
+    live: list[int],
+    rng: random.Random,
+    tg: anyio.abc.TaskGroup,
+    *,
+    patience: float = 0.0,
 ) -> Callable[[dict[str, Any]], Awaitable[None]]:
     """The FakeGraph's callback sender: a random live instance, another if it fails.
 
-    With ``patience``, it keeps trying that long while no instance is up (a restart).
+    Each callback is sent from its own task, as Graph sends them (concurrently; one slow
+    instance does not hold back the others). One that no instance takes fails the test
+    (the task group raises). With ``patience``, it keeps trying that long while no
+    instance is up (a restart).
     """
 
     async def deliver(body: dict[str, Any]) -> None:
+        tg.start_soon(send, body)
+
+    async def send(body: dict[str, Any]) -> None:
         with anyio.fail_after(patience + 10):
             while True:
                 for port in rng.sample(live, len(live)):
@@ -116,9 +128,10 @@ async def test_three_instances_one_sigkilled_every_invite_ends_as_scripted(
     phones: dict[str, str] = {}
     live = list(ports)
     async with (
+        httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=500)) as http,
+        anyio.create_task_group() as callbacks,
         fake,
         serving(front_app(fake), graph_port),
-        httpx.AsyncClient(timeout=10) as http,
         RedisStore(redis_url, prefix=prefix) as store,
     ):
         with fleet(redis_url, prefix, f"http://127.0.0.1:{graph_port}/v1.0", tmp_path) as bots:
@@ -126,7 +139,7 @@ async def test_three_instances_one_sigkilled_every_invite_ends_as_scripted(
                 bots.start(port)
             for port in ports:
                 await bots.ready(http, port)
-            fake.deliver_to(deliverer(http, live, rng))
+            fake.deliver_to(deliverer(http, live, rng, callbacks))
 
             def plan(n: int) -> tuple[str, str]:
                 phone, context = f"+1555{n:07d}", f"fleet-{n}"
@@ -248,15 +261,16 @@ async def test_restart_the_only_instance_mid_invite_and_attach(
     prefix = f"restart-{uuid.uuid4().hex[:8]}"
     fake = FakeGraph(default_answer=Accepts(after=1.5))
     async with (
+        httpx.AsyncClient(timeout=30) as http,
+        anyio.create_task_group() as callbacks,
         fake,
         serving(front_app(fake), graph_port),
-        httpx.AsyncClient(timeout=30) as http,
     ):
         bots: Fleet
         with fleet(redis_url, prefix, f"http://127.0.0.1:{graph_port}/v1.0", tmp_path) as bots:
             bots.start(port)
             await bots.ready(http, port)
-            fake.deliver_to(deliverer(http, [port], rng, patience=20))
+            fake.deliver_to(deliverer(http, [port], rng, callbacks, patience=20))
             sent = await invite(http, port, "+15550001111", "restart-1")
             assert "running" == sent["state"]
             if how == "SIGKILL":

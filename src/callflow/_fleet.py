@@ -54,7 +54,15 @@ from ._core._invite import Invite
 from ._core._machine import InviteState
 from ._core._notifications import CommsNotification, NotificationKind
 from ._core._records import Outcome
-from ._core._switchboard import Deadlines, Delivery, DeliveryOutcome, Receipt, _build_nested
+from ._core._switchboard import (
+    Deadlines,
+    Delivery,
+    DeliveryOutcome,
+    Receipt,
+    _build_nested,
+    ignored,
+    unrecognised,
+)
 from ._exceptions import InviteError
 from ._handle import InviteHandle
 from ._store import (
@@ -463,13 +471,7 @@ class StoreEngine:
     async def _route(self, n: CommsNotification, at: float, out: list[Delivery]) -> None:
         kind = n.kind
         if kind is NotificationKind.unrecognised:
-            out.append(
-                Delivery(
-                    notification=n,
-                    outcome=DeliveryOutcome.unrecognised,
-                    reason="not an invite operation, roster, call or participant callflow tracks",
-                )
-            )
+            out.append(unrecognised(n))
             return
         if kind is NotificationKind.operation:
             known = self._operations.get(n.operation_id) if n.operation_id else None
@@ -516,8 +518,7 @@ class StoreEngine:
         if matched:
             return
         if kind is NotificationKind.call_updated:
-            reason = "a call update that is not its end moves no invite"
-            out.append(Delivery(notification=n, outcome=DeliveryOutcome.ignored, reason=reason))
+            out.append(ignored(n))
             return
         reason = "no invite in the store matches it"
         out.append(Delivery(notification=n, outcome=DeliveryOutcome.unmatched, reason=reason))

@@ -201,6 +201,18 @@ def _parsed(body: object) -> Sequence[CommsNotification]:
     )
 
 
+def unrecognised(n: CommsNotification) -> Delivery:
+    """The delivery of a notification callflow does not track (the store engine's too)."""
+    reason = n.reason or "not an invite operation, roster, call or participant"
+    return Delivery(notification=n, outcome=DeliveryOutcome.unrecognised, reason=reason)
+
+
+def ignored(n: CommsNotification) -> Delivery:
+    """The delivery of a call update that moves no invite (the store engine's too)."""
+    reason = "a call update that is not its end moves no invite"
+    return Delivery(notification=n, outcome=DeliveryOutcome.ignored, reason=reason)
+
+
 def _build_nested(n: CommsNotification) -> None:
     """Build the lazy models an invite may read from ``n``; a malformed one raises here.
 
@@ -395,13 +407,7 @@ class Switchboard:
     def _route(self, n: CommsNotification, now: float, out: list[Delivery]) -> None:
         kind = n.kind
         if kind is NotificationKind.unrecognised:
-            out.append(
-                Delivery(
-                    notification=n,
-                    outcome=DeliveryOutcome.unrecognised,
-                    reason=n.reason or "not an invite operation, roster, call or participant",
-                )
-            )
+            out.append(unrecognised(n))
             return
         if kind is NotificationKind.operation:
             invite = None
@@ -421,13 +427,7 @@ class Switchboard:
         if matched:
             return
         if kind is NotificationKind.call_updated:
-            out.append(
-                Delivery(
-                    notification=n,
-                    outcome=DeliveryOutcome.ignored,
-                    reason="a call update that is not its end moves no invite",
-                )
-            )
+            out.append(ignored(n))
             return
         keys = _keys_of(n)
         if any(key in self._released for key in keys):
