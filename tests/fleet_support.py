@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -258,6 +259,7 @@ def main() -> None:
     parser.add_argument("--graph", required=True)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     started = time.monotonic()
     anyio.run(_bot, args)
     print(f"bot {args.port} stopped after {time.monotonic() - started:.1f}s", flush=True)

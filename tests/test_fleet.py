@@ -15,7 +15,6 @@ from __future__ import annotations
 import collections
 import random
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,40 +56,65 @@ def participant(phone: str) -> list[dict[str, Any]]:
     return [{"identity": {"phone": {"id": phone}}}]
 
 
-def deliverer(
-    http: httpx.AsyncClient,
-    live: list[int],
-    rng: random.Random,
-    tg: anyio.abc.TaskGroup,
-    *,
-    patience: float = 0.0,
-) -> Callable[[dict[str, Any]], Awaitable[None]]:
+class Callbacks:
     """The FakeGraph's callback sender: a random live instance, another if it fails.
 
-    Each callback is sent from its own task, as Graph sends them (concurrently; one slow
-    instance does not hold back the others). One that no instance takes fails the test
-    (the task group raises). With ``patience``, it keeps trying that long while no
-    instance is up (a restart).
+    Each callback is sent from its own task in ``tg``, as Graph sends them (concurrently;
+    one slow instance does not hold back the others). One that no instance takes fails
+    the test (the task group raises). With ``patience``, it keeps trying that long while
+    no instance is up (a restart). :meth:`settled` waits for those still on their way.
     """
 
-    async def deliver(body: dict[str, Any]) -> None:
-        tg.start_soon(send, body)
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        live: list[int],
+        rng: random.Random,
+        tg: anyio.abc.TaskGroup,
+        *,
+        patience: float = 0.0,
+    ) -> None:
+        self.http, self.live, self.rng, self.tg, self.patience = http, live, rng, tg, patience
+        self.failures: list[str] = []
+        self.pending = 0
+        self._idle = anyio.Event()
 
-    async def send(body: dict[str, Any]) -> None:
-        with anyio.fail_after(patience + 10):
+    async def deliver(self, body: dict[str, Any]) -> None:
+        self.pending += 1
+        self.tg.start_soon(self._send, body)
+
+    async def settled(self) -> None:
+        while self.pending:
+            self._idle = anyio.Event()
+            await self._idle.wait()
+
+    async def _send(self, body: dict[str, Any]) -> None:
+        try:
+            await self._try(body)
+        finally:
+            self.pending -= 1
+            if not self.pending:
+                self._idle.set()
+
+    async def _try(self, body: dict[str, Any]) -> None:
+        given_up = anyio.current_time() + self.patience
+        with anyio.fail_after(self.patience + 30):
             while True:
-                for port in rng.sample(live, len(live)):
+                for port in self.rng.sample(self.live, len(self.live)):
                     try:
-                        response = await http.post(f"http://127.0.0.1:{port}/callback", json=body)
-                    except httpx.TransportError:
+                        response = await self.http.post(
+                            f"http://127.0.0.1:{port}/callback", json=body, timeout=5
+                        )
+                    except httpx.TransportError as exc:
+                        self.failures.append(f"{port}: {exc!r}")
                         continue  # dead, or died while taking it: Graph retries elsewhere
                     if response.status_code == 202:
                         return
-                if not patience:
-                    raise httpx.ConnectError("no instance took the callback")
+                    self.failures.append(f"{port}: {response.status_code} {response.text}")
+                if not self.patience or anyio.current_time() > given_up:
+                    last = self.failures[-5:]
+                    raise httpx.ConnectError(f"no instance took the callback: {last}")
                 await anyio.sleep(0.1)
-
-    return deliver
 
 
 async def invite(http: httpx.AsyncClient, port: int, phone: str, context: str) -> dict[str, Any]:
@@ -139,7 +163,8 @@ async def test_three_instances_one_sigkilled_every_invite_ends_as_scripted(
                 bots.start(port)
             for port in ports:
                 await bots.ready(http, port)
-            fake.deliver_to(deliverer(http, live, rng, callbacks))
+            sender = Callbacks(http, live, rng, callbacks)
+            fake.deliver_to(sender.deliver)
 
             def plan(n: int) -> tuple[str, str]:
                 phone, context = f"+1555{n:07d}", f"fleet-{n}"
@@ -191,6 +216,7 @@ async def test_three_instances_one_sigkilled_every_invite_ends_as_scripted(
                     tg.start_soon(send, n, ports[n % 2])
             folded = await final_states(store, ids)  # the dropped ones: DEADLINE s
             await fake.drain()
+            await sender.settled()
             await anyio.sleep(2.0 + 1.5)  # release_after, then a claim
             left = await store._redis.zcard(store._deadlines)
 
@@ -270,7 +296,8 @@ async def test_restart_the_only_instance_mid_invite_and_attach(
         with fleet(redis_url, prefix, f"http://127.0.0.1:{graph_port}/v1.0", tmp_path) as bots:
             bots.start(port)
             await bots.ready(http, port)
-            fake.deliver_to(deliverer(http, [port], rng, callbacks, patience=20))
+            sender = Callbacks(http, [port], rng, callbacks, patience=20)
+            fake.deliver_to(sender.deliver)
             sent = await invite(http, port, "+15550001111", "restart-1")
             assert "running" == sent["state"]
             if how == "SIGKILL":
@@ -285,5 +312,6 @@ async def test_restart_the_only_instance_mid_invite_and_attach(
                     f"http://127.0.0.1:{port}/wait", json={"client_context": "restart-1"}
                 )
             await fake.drain()
+            await sender.settled()  # the roster after the completion, before the bot goes
     assert {"invite_id": sent["invite_id"], "state": "completed"} == response.json()
     assert 1 == len(fake.requests)
