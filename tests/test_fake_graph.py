@@ -602,3 +602,19 @@ async def test_an_exception_inside_the_fake_graph_block_comes_out_unchanged() ->
     with pytest.raises(callflow.InviteError):
         async with FakeGraph():
             raise callflow.InviteError("raised in the block")
+
+
+async def test_a_hidden_participant_never_appears_in_the_roster() -> None:
+    fake = FakeGraph(clock=VirtualClock(), manual=True)
+    hidden = {**PSTN, "hidden": True}
+    shown = {"identity": {"phone": {"id": "+12345678902"}}}
+    async with fake.http_client() as http:
+        await http.post(
+            "/communications/calls/c1/participants/invite",
+            json={"participants": [hidden, shown], "clientContext": "ctx"},
+        )
+    roster = {item.label: item for item in fake.pending}["roster"]
+
+    (notification,) = callflow.parse_notifications(roster.body)
+    listed = {p.info.identity.phone.id for p in notification.participants}  # type: ignore[union-attr]
+    assert {"+12345678902"} == listed

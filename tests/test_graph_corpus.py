@@ -2,9 +2,12 @@
 
 Every body here is loaded from ``tests/data/graph/`` (``SOURCES.md`` names where each was
 published) and fed through the public API the way a bot does. Where a shape was never
-published as a body (``changeType`` in another case, ``unknownFutureValue``,
-``rosterSequenceNumber``, ``removedState``), a published body is loaded and that one value
-is changed, and the test says so.
+published anywhere (``changeType`` in another case, ``unknownFutureValue``, a
+``rosterSequenceNumber`` value, ``hidden: true``), a published body is loaded and that one
+value is changed, and the test says so. Participants published outside a commsNotifications
+body (the meeting call events page's lobby and ``removedState`` entries, the participants the
+Graph Communications SDK recorded from a real call) are placed, as published, in the envelope
+of a published roster body (:func:`roster_of`).
 """
 
 from __future__ import annotations
@@ -35,8 +38,12 @@ from webhook_support import graph_client
 GRAPH = Path(__file__).parent / "data" / "graph"
 Body = dict[str, Any]
 
+#: Published JSON that is not a commsNotifications body: participants, taken from it.
+NOT_BODIES = ("meetingcallevents-", "sdk-recorded-")
 NOTIFICATION_BODIES = sorted(
-    p.stem for p in GRAPH.glob("*.json") if "request" not in p.stem and "resource" != p.stem[-8:]
+    p.stem
+    for p in GRAPH.glob("*.json")
+    if "request" not in p.stem and "resource" != p.stem[-8:] and not p.stem.startswith(NOT_BODIES)
 )
 #: The docs' call id and clientContext shared by most of their pages.
 DOCS_CALL = "57DAB8B1894C409AB240BD8BEAE78896"
@@ -336,6 +343,43 @@ def test_change_type_is_read_in_any_case(spec: dict[int, Example], change_type: 
     assert InviteState.failed == invite.state
 
 
+def test_a_call_update_as_the_graph_sdk_logs_it_is_read_alike(spec: dict[int, Example]) -> None:
+    # quoted from the SDK's log in a bug report: changeType "Updated", state "Established"
+    body = published("sdk-log-call-established-issue700")
+    call_id = "811f5c00-0e32-48ce-9f27-8d77b9892453"
+    board = Switchboard()
+    invite = invite_on(board, spec, call_id, "ctx", "op")
+
+    (notification,) = parse_notifications(body)
+    (delivery,) = board.receive(body, at=1.0).deliveries
+
+    assert "updated" == notification.change_type
+    assert NotificationKind.call_updated == notification.kind
+    assert notification.call is not None
+    assert "Established" == notification.call.state
+    assert DeliveryOutcome.ignored == delivery.outcome
+    assert InviteState.running == invite.state
+
+
+@pytest.mark.parametrize("change_type", ["Updated", "Deleted"])
+def test_a_call_terminated_as_the_graph_sdk_logs_it_fails_the_invite(
+    spec: dict[int, Example], change_type: str
+) -> None:
+    # the SDK's log prints "Established" for "established"; "Terminated" is set here, in
+    # the same case, on that published body (no SDK log of a terminated call was found)
+    body = changed("sdk-log-call-established-issue700", changeType=change_type)
+    body["value"][0]["resourceData"]["state"] = "Terminated"
+    board = Switchboard()
+    invite = invite_on(board, spec, "811f5c00-0e32-48ce-9f27-8d77b9892453", "ctx", "op")
+
+    (notification,) = parse_notifications(body)
+    board.receive(body, at=1.0)
+
+    assert NotificationKind.call_ended == notification.kind
+    assert invite.failure is not None
+    assert FailureReason.call_ended == invite.failure.reason
+
+
 # --- 8. values callflow does not know ------------------------------------------------------
 
 
@@ -413,18 +457,65 @@ def test_a_delta_updates_the_roster_rather_than_replacing_it(spec: dict[int, Exa
 # --- 10. lobby, removal, hidden participants -----------------------------------------------
 
 
+def roster_of(participants: list[Body], name: str = "mute-roster-beta") -> Body:
+    """A published roster body whose entries are ``participants`` (published elsewhere).
+
+    The meeting call events page publishes participants (with ``isInLobby: true`` and
+    ``removedState`` values) in ``participants@delta``; the SDK recording publishes the
+    participants of a real call. Neither is a commsNotifications body, so their
+    participants are placed, as published, in the envelope of a published roster.
+    """
+    body = copy.deepcopy(published(name))
+    body["value"][0]["resourceData"] = copy.deepcopy(participants)
+    return body
+
+
+def delta_of(name: str) -> list[Body]:
+    """The ``participants@delta`` of a published meeting call event."""
+    participants: list[Body] = published(name)["participants@delta"]
+    return participants
+
+
 def test_a_participant_waiting_in_the_lobby_is_visible_to_the_bot(
     spec: dict[int, Example],
 ) -> None:
     board = Switchboard()
     invite = invite_on(board, spec, DOCS_CALL, "ctx", "op")
-    body = copy.deepcopy(published("mute-roster-beta"))
-    body["value"][0]["resourceData"][0]["isInLobby"] = True  # published false
+    joined = delta_of("meetingcallevents-roster-joined")  # one in the call, one in the lobby
 
-    board.receive(body, at=1.0)
+    board.receive(roster_of(joined), at=1.0)
 
-    assert [body["value"][0]["resourceData"][0]["id"]] == [p.id for p in invite.lobby]
+    assert [p["id"] for p in joined if p["isInLobby"]] == [p.id for p in invite.lobby]
+    assert ["a7cc3ddb-a469-410d-8057-44dba3b0c073"] == [p.id for p in invite.lobby]
     assert InviteState.running == invite.state
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("meetingcallevents-roster-exited", "Participant has left the meeting call."),
+        (
+            "meetingcallevents-roster-inactive",
+            "Participant has entered an inactive state in the roster.",
+        ),
+    ],
+)
+def test_a_published_removed_state_keeps_its_reason_in_the_roster(
+    spec: dict[int, Example], name: str, reason: str
+) -> None:
+    board = Switchboard()
+    invite = invite_on(board, spec, DOCS_CALL, "ctx", "op")
+    joined = delta_of("meetingcallevents-roster-joined")
+    removed = delta_of(name)
+
+    (delivery,) = board.receive(roster_of([*joined, *removed]), at=1.0).deliveries
+
+    assert DeliveryOutcome.applied == delivery.outcome
+    assert invite.roster is not None
+    gone = [p for p in invite.roster.participants if p.is_removed]
+    assert [removed[0]["id"]] == [p.id for p in gone]
+    assert [reason] == [p.removed_state.reason for p in gone if p.removed_state]
+    assert ["a7cc3ddb-a469-410d-8057-44dba3b0c073"] == [p.id for p in invite.lobby]
 
 
 def test_move_meeting_teardown_works_from_a_published_roster_with_removed_state(
@@ -435,7 +526,8 @@ def test_move_meeting_teardown_works_from_a_published_roster_with_removed_state(
     body["value"][0]["resource"] = f"/app/calls/{first['replacesCallId']}/participants"
     entry = body["value"][0]["resourceData"][0]
     entry["id"] = first["participantId"]
-    entry["removedState"] = {"reason": "Participant moved"}  # never published with a value
+    # the meeting call events page's removedState, as published; the id is the moved one's
+    entry["removedState"] = delta_of("meetingcallevents-roster-exited")[0]["removedState"]
     completion = published("invite-completed-v1-2019-11")
     operation = completion["value"][0]["resourceData"]
     board = Switchboard()
@@ -450,7 +542,89 @@ def test_move_meeting_teardown_works_from_a_published_roster_with_removed_state(
     assert InviteState.tearing_down_original == between
     assert InviteState.completed == invite.state
     removed = [p for p in invite.roster.participants if p.is_removed] if invite.roster else []
-    assert ["Participant moved"] == [p.removed_state.reason for p in removed if p.removed_state]
+    assert ["Participant has left the meeting call."] == [
+        p.removed_state.reason for p in removed if p.removed_state
+    ]
+
+
+def test_participants_recorded_by_the_graph_sdk_make_the_invites_roster(
+    spec: dict[int, Example],
+) -> None:
+    recorded = (GRAPH / "sdk-recorded-participants-2020-09.json").read_text(encoding="utf-8")
+    events: list[Body] = json.loads(recorded)  # 21 roster events of one real call
+    board = Switchboard()
+    invite = invite_on(board, spec, DOCS_CALL, "ctx", "op")
+    seen: dict[str, Body] = {}
+    rosters: list[list[str | None]] = []
+
+    # the service sends whole rosters; the SDK recorded what each one added and removed
+    for at, event in enumerate(events, start=1):
+        seen.update((r["Id"], r["Resource"]) for r in event["AddedResources"])
+        for removed in event["RemovedResources"]:
+            del seen[removed["Id"]]
+        (delivery,) = board.receive(roster_of(list(seen.values())), at=float(at)).deliveries
+        assert DeliveryOutcome.applied == delivery.outcome
+        assert invite.roster is not None
+        rosters.append([p.id for p in invite.roster.participants])
+
+    assert 12 == max(len(r) for r in rosters)
+    assert list(seen) == rosters[-1]
+    assert ["0bdbb057-799f-4a0c-8b0c-aa5976ae3b08", "b47225ef-2772-4508-bd95-e0212c6518ca"] == (
+        rosters[-1]
+    )
+    assert invite.roster is not None
+    last = invite.roster.participants
+    assert [] == [p.id for p in last if p.info is None or p.info.identity is None]
+    assert "microsoft.graph.participant" == (last[0].odata_type or "").lstrip("#")
+    assert () == invite.lobby
+    assert InviteState.running == invite.state
+
+
+@pytest.mark.anyio
+async def test_a_hidden_participant_completes_and_never_appears_in_the_roster(
+    spec: dict[int, Example],
+) -> None:
+    # hidden: true was never published in a request; it is set here on example 4's
+    # participant (invitationParticipantInfo documents it). The completion and the roster
+    # are published bodies: the roster lists the call's other participants, not them.
+    completion = published("invite-completed-untyped-envelope-2019-10")
+    roster = published("mute-roster-beta")
+    participant = {**spec[4].request["participants"][0], "hidden": True}
+    posted: list[Body] = []
+
+    def graph(request: httpx.Request) -> httpx.Response:
+        posted.append(json.loads(request.content))
+        answer = {**spec[4].response, "id": DOCS_OPERATION, "clientContext": DOCS_CONTEXT}
+        return httpx.Response(200, json=answer)
+
+    async with (
+        httpx.AsyncClient(
+            transport=httpx.MockTransport(graph), base_url="https://graph.microsoft.com/v1.0"
+        ) as http,
+        callflow.Client(http, token="graph-token") as client,
+    ):
+        handle = await client.invite(DOCS_CALL, [participant], client_context=DOCS_CONTEXT)
+        done = await client.receive_notifications(completion)
+        state = await handle.wait()
+        (listed,) = (await client.receive_notifications(roster)).deliveries
+
+    invite = done.deliveries[0].invite
+    assert invite is not None
+    assert [True] == [p["hidden"] for p in posted[0]["participants"]]
+    assert InviteState.completed == state
+    assert invite is listed.invite
+    assert InviteState.completed == invite.state  # the roster moved nothing
+    assert invite.roster is not None
+    invited = set(participant["identity"]["phone"].values()) - {None}
+    on_roster = {
+        i
+        for p in invite.roster.participants
+        if p.info and p.info.identity
+        for i in p.info.identity.ids()
+    }
+    assert invited
+    assert set() == invited & on_roster
+    assert len(invite.roster.participants) == len(roster["value"][0]["resourceData"])
 
 
 # --- 11. wrong input types -----------------------------------------------------------------

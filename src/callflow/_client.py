@@ -50,6 +50,7 @@ from ._core._switchboard import Deadlines, Delivery, DeliveryOutcome, Receipt, S
 from ._exceptions import CallflowError, NotificationError
 from ._handle import InviteHandle
 from ._ids import new_id, new_invite_id
+from ._kiota import KiotaParsable, from_sdk
 from ._tasks import start_background, stop_background
 from ._tokens import TokenCache, TokenSource, cloud_named
 from ._trace import RECORDED_HEADERS, Recorder
@@ -245,7 +246,7 @@ class Client:
     async def invite(
         self,
         call_id: str,
-        participants: Sequence[InvitationParticipantInfo | Mapping[str, Any]],
+        participants: Sequence[InvitationParticipantInfo | Mapping[str, Any] | KiotaParsable],
         *,
         client_context: str | None = None,
         timeout: float | None = None,  # noqa: ASYNC109 - a deadline, not a cancel scope
@@ -258,7 +259,8 @@ class Client:
 
         Args:
             call_id: the call to invite into.
-            participants: ``InvitationParticipantInfo`` objects or spec-shaped mappings.
+            participants: ``InvitationParticipantInfo`` objects, spec-shaped mappings,
+                or msgraph-sdk-python's ``InvitationParticipantInfo`` models.
             client_context: the correlation key; a uuid4 when not given.
             timeout: seconds this invite may stay in each non-terminal state, instead
                 of the client's :class:`~callflow.Deadlines`.
@@ -267,14 +269,16 @@ class Client:
             An :class:`InviteHandle`; ``await handle.wait()`` for the outcome.
 
         Raises:
-            InviteError: the request is invalid; nothing was sent.
+            InviteError: the request is invalid, or a kiota model in it cannot be read
+                (not an ``InvitationParticipantInfo``, or ``pip install msgraph-sdk``);
+                nothing was sent.
             CallflowError: the Client is not open.
 
         """
         self._task_group()
         invite = Invite(
             call_id,
-            participants,
+            from_sdk(participants),
             client_context=new_id() if client_context is None else client_context,
             invite_id=new_invite_id(),
         )

@@ -15,6 +15,7 @@ from typing import Any
 
 from ._core._invite import Invite as CoreInvite
 from ._core._models import InvitationParticipantInfo
+from ._kiota import KiotaParsable, from_sdk
 
 __all__ = ["Invite", "new_id", "new_invite_id"]
 
@@ -42,12 +43,16 @@ class Invite(CoreInvite):
 
     Args:
         call_id: the call to invite into.
-        participants: ``InvitationParticipantInfo`` objects or spec-shaped mappings.
+        participants: ``InvitationParticipantInfo`` objects, spec-shaped mappings, or
+            msgraph-sdk-python's ``InvitationParticipantInfo`` models (kiota's JSON
+            serialiser reads them).
         client_context: the correlation key; a uuid4 when not given.
         invite_id: this invite's own id, unique per invite; made when not given.
 
     Raises:
-        InviteError: the request is invalid (see :meth:`Invite.from_request`).
+        InviteError: the request is invalid (see :meth:`Invite.from_request`); a kiota
+            model is not an ``InvitationParticipantInfo``, or kiota's JSON serialiser is
+            not installed (``pip install msgraph-sdk``).
 
     """
 
@@ -56,14 +61,14 @@ class Invite(CoreInvite):
     def __init__(
         self,
         call_id: str,
-        participants: Sequence[InvitationParticipantInfo | Mapping[str, Any]],
+        participants: Sequence[InvitationParticipantInfo | Mapping[str, Any] | KiotaParsable],
         *,
         client_context: str | None = None,
         invite_id: str | None = None,
     ) -> None:
         super().__init__(
             call_id,
-            participants,
+            from_sdk(participants),
             client_context=new_id() if client_context is None else client_context,
             invite_id=new_invite_id() if invite_id is None else invite_id,
         )

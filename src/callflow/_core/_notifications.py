@@ -16,7 +16,8 @@ start with ``/app/`` or ``/communications/`` for the same resource.
 * **roster**: ``resourceData`` is an array (a participant collection), or a beta
   ``deltaParticipants`` (the entries that changed, with a ``sequenceNumber``);
 * **call_ended**: ``changeType`` deleted on ``/communications/calls/{id}``, or a call
-  whose ``state`` is ``terminated``;
+  whose ``state`` is ``terminated``, in any case (the Graph SDK logs states capitalised,
+  ``Established``);
 * **call_updated**: any other update of a call resource (recognised, moves nothing);
 * **participant_deleted**: ``changeType`` deleted on ``.../calls/{id}/participants/{pid}``;
 * **unrecognised**: well-formed, but nothing callflow tracks (another operation type, a
@@ -396,7 +397,10 @@ def _about_object(
         )
     if common["call_id"] is not None and not segments and odata in (None, _CALL_TYPE):
         state = _opt_str(data, "state", data_path)
-        ended = common["change_type"] == "deleted" or state == "terminated"
+        # the Graph SDK logs call states capitalised ("Established"), as it does changeType
+        ended = common["change_type"] == "deleted" or (
+            state is not None and state.lower() == "terminated"
+        )
         kind = NotificationKind.call_ended if ended else NotificationKind.call_updated
         return CommsNotification(kind=kind, **common)
     return _about_path(segments, common, bare=False, odata=odata)

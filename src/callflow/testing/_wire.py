@@ -252,7 +252,7 @@ def _roster_entry(
 
 
 def roster_notification(op: Operation, quirks: Quirks | None = None) -> _JSON:
-    """The roster update with the invited participants added.
+    """The roster update with the invited participants added (``hidden`` ones left out).
 
     Args:
         op: the operation whose participants joined.
@@ -274,6 +274,7 @@ def roster_notification(op: Operation, quirks: Quirks | None = None) -> _JSON:
         [
             _roster_entry(p, i + 1, op.participant_id_of(i, quirks))
             for i, p in enumerate(op.participants)
+            if not p.get("hidden")  # the service never lists a hidden participant
         ],
     )
 
