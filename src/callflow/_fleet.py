@@ -549,13 +549,16 @@ class StoreEngine:
         clock = self.client.clock
         while True:
             now = clock.now()
-            try:
-                due = await self.store.claim_due(now, lease=LEASE, limit=100)
-            except Exception:
-                logger.exception("claiming deadlines failed; trying again in %.1f s", POLL)
-                due = []
-            for item in due:
-                await self._expire_logged(item.invite_id, now)
+            # Shielded: leaving the Client must not cut a command off halfway (the
+            # client's connection would be left mid-reply); a claim is one round trip.
+            with anyio.CancelScope(shield=True):
+                try:
+                    due = await self.store.claim_due(now, lease=LEASE, limit=100)
+                except Exception:
+                    logger.exception("claiming deadlines failed; trying again in %.1f s", POLL)
+                    due = []
+                for item in due:
+                    await self._expire_logged(item.invite_id, now)
             if len(due) >= 100:
                 continue
             wakeups = self._wakeups
