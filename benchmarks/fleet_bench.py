@@ -1,6 +1,6 @@
 """The fleet's costs: a notification through RedisStore, and invites/s across 3 instances vs 1.
 
-Two rows in ``bench.py``'s shape:
+Two rows (JSON, printed by ``main``):
 
 - :func:`row_store_notification`: ``client.receive_notifications(body)`` completing a
   running invite, through ``Client(store=RedisStore(url))`` and through the embedded

@@ -59,7 +59,7 @@ def test_demo_shows_each_scenarios_path_with_timings(capsys: pytest.CaptureFixtu
     assert (
         "throttled  invite        requested → running (+1.000s) → completed (+3.000s)  ✓  (2 POSTs)"
     ) in lines
-    assert "7 scenarios: 7 as expected" in lines
+    assert "8 scenarios: 8 as expected" in lines
 
 
 def test_demo_runs_every_scenario_in_order(capsys: pytest.CaptureFixture[str]) -> None:
@@ -84,7 +84,7 @@ def test_demo_says_why_example_2_is_invited_as_its_answer_echoes_it(
 def test_demo_on_trio(capsys: pytest.CaptureFixture[str]) -> None:
     assert 0 == main(["demo", "--backend", "trio"])
 
-    assert "7 scenarios: 7 as expected" in capsys.readouterr().out
+    assert "8 scenarios: 8 as expected" in capsys.readouterr().out
 
 
 def test_demo_verbose_shows_every_step_including_ignored_ones(
@@ -293,7 +293,7 @@ def test_python_m_callflow_demo_exits_0() -> None:
     )
 
     assert 0 == done.returncode, done.stderr
-    assert "7 scenarios: 7 as expected" in done.stdout
+    assert "8 scenarios: 8 as expected" in done.stdout
 
 
 def test_demo_on_trio_without_trio_names_the_extra() -> None:

@@ -389,6 +389,7 @@ def test_trace_mermaid_fills_visited_states_and_marks_the_current_one() -> None:
 
     classes = dict(re.findall(r"^ {4}class ([\w,]+) (\w+)$", text, re.MULTILINE))
     assert {
+        "cancelled": "end_cancelled",
         "completed": "end_completed",
         "failed": "end_failed",
         "requested,running": "visited",

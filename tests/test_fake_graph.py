@@ -520,6 +520,32 @@ async def test_notifications_go_to_an_async_callable(virtual_clock: VirtualClock
     assert ["callable", "callable"] == [s.to for s in fake.sent]
 
 
+async def test_changing_the_target_between_notifications_sends_each_to_the_target_then_set(
+    virtual_clock: VirtualClock,
+) -> None:
+    bodies: list[dict[str, Any]] = []
+
+    async def collect(body: dict[str, Any]) -> None:
+        bodies.append(body)
+
+    fake = FakeGraph(clock=virtual_clock, manual=True)
+    async with (
+        fake,
+        fake.http_client() as http,
+        callflow.Client(http, clock=virtual_clock) as client,
+    ):
+        await client.invite("call-1", [PSTN])
+        await client.invite("call-2", [PSTN])
+        for target in (collect, client, None, client):
+            fake.deliver_to(target)
+            await fake.deliver_next()
+
+    assert ["callable", "client", "nowhere", "client"] == [s.to for s in fake.sent]
+    assert [fake.sent[0].body] == bodies
+    assert [None, None] == [fake.sent[0].receipt, fake.sent[2].receipt]
+    assert all(s.receipt is not None for s in (fake.sent[1], fake.sent[3]))
+
+
 async def test_without_a_target_notifications_are_only_logged(virtual_clock: VirtualClock) -> None:
     async with FakeGraph(clock=virtual_clock) as fake:
         await _planned(fake, [PSTN])

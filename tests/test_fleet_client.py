@@ -23,7 +23,14 @@ import httpx
 import pytest
 
 import callflow
-from callflow import DeliveryOutcome, FailureReason, InviteError, InviteFailed, InviteState
+from callflow import (
+    Deadlines,
+    DeliveryOutcome,
+    FailureReason,
+    InviteError,
+    InviteFailed,
+    InviteState,
+)
 from callflow._redis import RedisStore
 from callflow._store import MemoryStore, Store, UnknownInvite
 from callflow.testing import VirtualClock
@@ -153,14 +160,17 @@ async def test_notification_that_beats_the_response_holds_against_the_late_200(
     assert [(InviteState.completed, False), (InviteState.completed, True)] == steps(handle)
 
 
-async def test_an_invite_outliving_its_deadline_fails_with_timeout(new_store: NewStore) -> None:
-    example = spec(4)
-    async with instance(new_store, accepted(example)) as (client, _):
+async def test_an_invite_outliving_its_deadline_is_cancelled_then_fails(
+    new_store: NewStore,
+) -> None:
+    example = spec(4)  # its answer names no participant id: the DELETE cannot be sent
+    short = Deadlines(cancelling=0.3)
+    async with instance(new_store, accepted(example), deadlines=short) as (client, _):
         handle = await invite_example(client, example, timeout=0.3)
         with anyio.fail_after(5), pytest.raises(InviteFailed) as failed:
             await handle.wait()
-    assert failed.value.failure.reason is FailureReason.timeout
-    assert [InviteState.running, InviteState.failed] == path(handle)
+    assert failed.value.failure.reason is FailureReason.cancel_failed
+    assert [InviteState.running, InviteState.cancelling, InviteState.failed] == path(handle)
 
 
 async def test_a_lost_answer_is_never_resent_and_its_notification_completes_it(
@@ -271,16 +281,18 @@ async def test_the_same_duplicate_to_two_instances_at_once_applies_once(
 
 async def test_a_deadline_fires_once_between_two_instances(new_store: NewStore) -> None:
     example = spec(4)
+    short = Deadlines(cancelling=0.3)
     async with (
-        instance(new_store, accepted(example)) as (one, _),
-        instance(new_store, accepted(example)) as (two, _),
+        instance(new_store, accepted(example), deadlines=short) as (one, _),
+        instance(new_store, accepted(example), deadlines=short) as (two, _),
     ):
         handle = await invite_example(one, example, timeout=0.3)
         with anyio.fail_after(5), pytest.raises(InviteFailed):
             await handle.wait()
         await anyio.sleep(1.2)  # both claim loops have polled since
         stored = await two.store.inputs(handle.invite_id)  # type: ignore[union-attr]
-    assert ["invite", "response", "timeout"] == [e["type"] for e in stored]
+    # running's deadline (it cancels) and cancelling's (no participant id to DELETE)
+    assert ["invite", "response", "timeout", "timeout"] == [e["type"] for e in stored]
 
 
 async def test_attach_from_another_instance_follows_the_invite_to_its_end(

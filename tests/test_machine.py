@@ -29,9 +29,10 @@ from spec_examples import Example
 class Model:
     """A throwaway model: all ``transitions`` needs of an invite record."""
 
-    def __init__(self, state: InviteState, original_already_gone: bool) -> None:
+    def __init__(self, state: InviteState, facts: frozenset[str]) -> None:
         self.state = state.value
-        self.original_already_gone = original_already_gone
+        for condition in CONDITIONS:
+            setattr(self, condition, condition in facts)
 
 
 @cache
@@ -48,10 +49,10 @@ def reference(kind: InviteKind) -> Machine:
 
 
 def what_transitions_does(
-    kind: InviteKind, state: InviteState, trigger: Trigger, gone: bool
+    kind: InviteKind, state: InviteState, trigger: Trigger, facts: frozenset[str]
 ) -> InviteState | None:
     machine = reference(kind)
-    model = Model(state, gone)
+    model = Model(state, facts)
     machine.add_model(model, initial=state.value)
     try:
         event = machine.events.get(trigger.value)
@@ -67,48 +68,46 @@ def what_transitions_does(
 
 
 def what_the_table_says(
-    kind: InviteKind, state: InviteState, trigger: Trigger, gone: bool
+    kind: InviteKind, state: InviteState, trigger: Trigger, facts: frozenset[str]
 ) -> InviteState | None:
     rows = TABLES[kind].get((state, trigger))
     if rows is None:
         return None
-    conditions = {"original_already_gone": gone}
-    return next(dest for dest, condition in rows if condition is None or conditions[condition])
+    return next(dest for dest, condition in rows if condition is None or condition in facts)
 
 
+#: Every combination of the facts a condition may name.
+FACTS = [
+    frozenset(chosen)
+    for n in range(len(CONDITIONS) + 1)
+    for chosen in itertools.combinations(CONDITIONS, n)
+]
 CASES = [
-    (kind, state, trigger, gone)
+    (kind, state, trigger, facts)
     for kind in InviteKind
     for state in states_of(kind)
     for trigger in Trigger
-    for gone in (False, True)
+    for facts in FACTS
 ]
+IDS = [f"{k}-{s}-{t}-{'+'.join(sorted(f)) or 'no_facts'}" for k, s, t, f in CASES]
 
 
-@pytest.mark.parametrize(
-    ("kind", "state", "trigger", "gone"),
-    CASES,
-    ids=[f"{k}-{s}-{t}-{'gone' if g else 'present'}" for k, s, t, g in CASES],
-)
+@pytest.mark.parametrize(("kind", "state", "trigger", "facts"), CASES, ids=IDS)
 def test_the_compiled_table_agrees_with_the_transitions_machine(
-    kind: InviteKind, state: InviteState, trigger: Trigger, gone: bool
+    kind: InviteKind, state: InviteState, trigger: Trigger, facts: frozenset[str]
 ) -> None:
-    assert what_transitions_does(kind, state, trigger, gone) == what_the_table_says(
-        kind, state, trigger, gone
+    assert what_transitions_does(kind, state, trigger, facts) == what_the_table_says(
+        kind, state, trigger, facts
     )
 
 
-@pytest.mark.parametrize(
-    ("kind", "state", "trigger", "gone"),
-    CASES,
-    ids=[f"{k}-{s}-{t}-{'gone' if g else 'present'}" for k, s, t, g in CASES],
-)
+@pytest.mark.parametrize(("kind", "state", "trigger", "facts"), CASES, ids=IDS)
 def test_an_invite_moves_as_the_transitions_machine_says(
-    kind: InviteKind, state: InviteState, trigger: Trigger, gone: bool
+    kind: InviteKind, state: InviteState, trigger: Trigger, facts: frozenset[str]
 ) -> None:
     record = Invite("c1", [_participant_of(kind)], client_context="cc").to_dict()
-    invite = Invite.from_dict({**record, "state": state.value, "original_already_gone": gone})
-    expected = what_transitions_does(kind, state, trigger, gone)
+    invite = Invite.from_dict({**record, "state": state.value, "facts": sorted(facts)})
+    expected = what_transitions_does(kind, state, trigger, facts)
 
     invite._fire(trigger, "test", 0.0)
 
@@ -305,5 +304,5 @@ def test_a_transition_into_failed_without_a_declared_reason_is_refused(
 def test_each_kinds_states_are_those_its_transitions_name() -> None:
     drawn = {kind: states_of(kind) for kind in InviteKind}
 
-    assert [4, 5, 5] == [len(drawn[kind]) for kind in InviteKind]
+    assert [6, 7, 7] == [len(drawn[kind]) for kind in InviteKind]
     assert InviteState.tearing_down_original not in drawn[InviteKind.invite]

@@ -493,11 +493,21 @@ def test_expire_fails_invites_whose_deadline_passed(spec: dict[int, Example]) ->
     early = board.expire(at=4.9)
 
     receipt = board.expire(at=5.0)
+    cancelling = (invite.state, board.next_deadline())
+    board.expire(at=5.0 + DEADLINES.cancelling)
 
     assert invite.failure is not None
-    assert ((), (invite,), InviteState.failed, FailureReason.timeout, None) == (
+    assert (
+        (),
+        (invite,),
+        (InviteState.cancelling, 5.0 + DEADLINES.cancelling),
+        InviteState.failed,
+        FailureReason.cancel_failed,
+        None,
+    ) == (
         early.timed_out,
         receipt.timed_out,
+        cancelling,
         invite.state,
         invite.failure.reason,
         board.next_deadline(),

@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time they load on firs
         InviteError,
         InviteFailed,
         NotificationError,
+        RemoveFailed,
         WebhookAuthError,
     )
     from ._handle import InviteHandle
@@ -131,6 +132,7 @@ __all__ = [
     "InviteError",
     "NotificationError",
     "InviteFailed",
+    "RemoveFailed",
     "WebhookAuthError",
     "StoreError",
     "ClientContextInFlight",
@@ -187,6 +189,7 @@ _LAZY: dict[str, str] = {
     "InviteError": "._exceptions",
     "InviteFailed": "._exceptions",
     "NotificationError": "._exceptions",
+    "RemoveFailed": "._exceptions",
     "WebhookAuthError": "._exceptions",
     "InviteHandle": "._handle",
     "GRAPH_SCOPE": "._tokens",

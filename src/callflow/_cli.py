@@ -5,11 +5,12 @@ Theory of operation
 Each subcommand is a thin shell over the library:
 
 * ``callflow demo`` plays :data:`callflow.testing.SCENARIOS` (the spec's five examples, a
-  declined invite, a throttled one) with :func:`callflow.testing.run_scenario`: a
-  :class:`~callflow.Client` against the fake Graph service on a virtual clock, so a
-  60-second ring takes no time. It prints each invite's path with the virtual time of each
-  state, and exits 1 when any scenario ends other than expected. ``--trace-dir`` writes
-  each scenario's trace as JSON lines, ready for ``callflow replay``.
+  declined invite, a throttled one, one unanswered and cancelled at its deadline) with
+  :func:`callflow.testing.run_scenario`: a :class:`~callflow.Client` against the fake
+  Graph service on a virtual clock, so a 60-second ring takes no time. It prints each
+  invite's path with the virtual time of each state, and exits 1 when any scenario ends
+  other than expected. ``--trace-dir`` writes each scenario's trace as JSON lines, ready
+  for ``callflow replay``.
 * ``callflow replay TRACE.jsonl`` feeds each recorded invite's inputs to a fresh
   :class:`~callflow.Invite` (:func:`callflow.replay`), prints the path it takes, and
   exits 1 when it differs from the recorded result.
@@ -137,7 +138,7 @@ def _steps(invite: Invite, started: float, arrow: str) -> list[str]:
 
 def _demo_line(result: ScenarioResult, symbols: _Symbols) -> str:
     scenario, invite = result.scenario, result.invite
-    posts = len(result.requests)
+    posts = sum(r.method == "POST" for r in result.requests)
     expected = scenario.expect.value
     if scenario.expect_reason is not None:
         expected += f" ({scenario.expect_reason})"
@@ -202,8 +203,9 @@ def _demo(args: argparse.Namespace) -> int:
         return _fail("demo", f"cannot reach the store {args.store}: {exc.strerror or exc}")
     symbols = _symbols(sys.stdout)
     print(
-        "callflow demo: the spec's examples, a declined invite and a throttled one, "
-        f"against the fake Graph service on a virtual clock\n({SPEC_LINE})\n"
+        "callflow demo: the spec's examples, a declined invite, a throttled one and an "
+        "unanswered one cancelled at its deadline, against the fake Graph service on a "
+        f"virtual clock\n({SPEC_LINE})\n"
     )
     written = []
     for result in results:

@@ -18,6 +18,12 @@ and no call ever waits for another.
   :class:`~callflow._clock.Clock`, so tests skip time) and fails what expired. Finished
   invites are released from the switchboard ``release_after`` seconds later, so the
   roster update that follows a completion still reaches its invite.
+* Cancels: an invite in ``cancelling`` (``handle.cancel()``, or a deadline in
+  ``requested``/``running``) asks for one DELETE per participant whose id it knows
+  (:meth:`~callflow.Invite.delete_requests`); each runs in its own task under the core's
+  :class:`~callflow._core._deleting.Deleting` flow, which feeds the final answer back.
+  An id that comes later (in the POST's answer, in a roster) starts its DELETE then.
+  :meth:`Client.remove_participant` sends the same DELETE for a participant who joined.
 * Callbacks (``on_state``, ``on_roster``, ``on_unmatched``) run in tasks, one lane per
   call: in order for one call, independently across calls. A callback that raises is
   logged and kept in :attr:`Client.callback_errors`; the invite and the engine go on.
@@ -38,16 +44,19 @@ from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 import anyio.abc
+import attrs
 import httpx
 
 from ._clock import Clock, SystemClock
+from ._core._deleting import Deleting, Removal
 from ._core._invite import Invite
+from ._core._machine import InviteState
 from ._core._models import InvitationParticipantInfo
 from ._core._notifications import CommsNotification, NotificationKind, parse_notifications
-from ._core._records import Step
-from ._core._retry import RetryPolicy, Send, Sending, Stop
+from ._core._records import HttpRequest, Step, delete_request
+from ._core._retry import RetryPolicy, Send, Sending, Stop, Wait
 from ._core._switchboard import Deadlines, Delivery, DeliveryOutcome, Receipt, Switchboard
-from ._exceptions import CallflowError, NotificationError
+from ._exceptions import CallflowError, NotificationError, RemoveFailed
 from ._handle import InviteHandle
 from ._ids import new_id, new_invite_id
 from ._kiota import KiotaParsable, from_sdk
@@ -184,6 +193,8 @@ class Client:
             maxlen=100
         )
         self._handles: dict[str, InviteHandle] = {}
+        #: The DELETEs under way, as (invite_id, url).
+        self._deleting: set[tuple[str, str]] = set()
         self._finished: collections.deque[tuple[float, Invite]] = collections.deque()
         self._lanes: dict[str, collections.deque[tuple[Callable[..., Any], tuple[Any, ...]]]] = {}
         self._tg: anyio.abc.TaskGroup | None = None
@@ -262,8 +273,10 @@ class Client:
             participants: ``InvitationParticipantInfo`` objects, spec-shaped mappings,
                 or msgraph-sdk-python's ``InvitationParticipantInfo`` models.
             client_context: the correlation key; a uuid4 when not given.
-            timeout: seconds this invite may stay in each non-terminal state, instead
-                of the client's :class:`~callflow.Deadlines`.
+            timeout: seconds this invite may stay in requested, running and
+                tearing_down_original, instead of the client's
+                :class:`~callflow.Deadlines` (a deadline while ringing cancels it; the
+                cancel keeps the client's ``cancelling`` deadline).
 
         Returns:
             An :class:`InviteHandle`; ``await handle.wait()`` for the outcome.
@@ -285,7 +298,12 @@ class Client:
         own = (
             None
             if timeout is None
-            else Deadlines(requested=timeout, running=timeout, tearing_down_original=timeout)
+            else attrs.evolve(
+                self.switchboard.deadlines,
+                requested=timeout,
+                running=timeout,
+                tearing_down_original=timeout,
+            )
         )
         fields: dict[str, Any] = {
             "call_id": invite.call_id,
@@ -299,7 +317,7 @@ class Client:
                 fields["deadlines"]["tearing_down_original"] = timeout
             event = self._event(invite, "invite", **fields)
             await fleet.register(invite, event)
-            handle = InviteHandle(invite)
+            handle = InviteHandle(invite, canceller=self._cancel, remover=self.remove_participant)
             self._handles[invite.invite_id] = handle
             if self.recorder is not None:
                 self._write(event)
@@ -307,7 +325,7 @@ class Client:
             self._changed(await fleet.sent(invite.invite_id, last))
             return handle
         receipt = self.switchboard.add(invite, at=self.clock.now(), deadlines=own)
-        handle = InviteHandle(invite)
+        handle = InviteHandle(invite, canceller=self._cancel, remover=self.remove_participant)
         self._handles[invite.invite_id] = handle
         if self.recorder is not None:
             self._record(invite, "invite", **fields)
@@ -315,17 +333,33 @@ class Client:
             self._after(receipt)
         self._arm(self.switchboard.deadline_of(invite))
         await self._send(invite, self.switchboard.deadline_of(invite))
+        self._moved(invite)
+        return handle
+
+    def _moved(self, invite: Invite) -> None:
+        """After an input fed outside the switchboard: deadline, waiters, DELETEs."""
         self.switchboard.note_response(invite, at=self.clock.now())
         self._changed(invite)
         self._arm(self.switchboard.deadline_of(invite))
-        return handle
+        self._start_deletes(invite)
+
+    async def _authorised(self, headers: Mapping[str, str]) -> dict[str, str] | str:
+        """``headers`` with the bearer token, or why the token provider failed."""
+        try:
+            token = await self._tokens.get()
+        except Exception as exc:
+            return f"the token provider raised {type(exc).__name__}"
+        out = dict(headers)
+        if token is not None:
+            out["Authorization"] = "Bearer " + token
+        return out
 
     async def _send(self, invite: Invite, deadline: float | None) -> dict[str, Any] | None:
         """Perform what the core's :class:`~callflow._core._retry.Sending` asks, until it stops.
 
         Returns:
             The input the invite took last (its answer, or why there is none), as a trace
-            event; None when it moved on meanwhile and took none.
+            event; None when it took none.
         """
         http = self._http
         assert http is not None
@@ -346,18 +380,16 @@ class Client:
                 await self.clock.sleep(action.seconds)
                 if self._fleet is not None:  # another instance may have moved it on
                     flow.invite = await self._fleet.refreshed(invite.invite_id)
-                action = flow.resume(at=self.clock.now())
-                continue
-            now = self.clock.now()
-            try:
-                token = await self._tokens.get()
-            except Exception as exc:
                 at = self.clock.now()
-                stop = flow.cannot_send(f"the token provider raised {type(exc).__name__}", at=at)
+                action = flow.resume(at=at)
+                if isinstance(action, Stop) and action.fed is not None:
+                    return self._recorded(invite, action.fed, action.reason, at=at)
+                continue
+            headers = await self._authorised(request.headers)
+            if isinstance(headers, str):
+                at = self.clock.now()
+                stop = flow.cannot_send(headers, at=at)
                 return self._recorded(invite, "send_failed", stop.reason, at=at)
-            headers = {"Content-Type": "application/json"}
-            if token is not None:
-                headers["Authorization"] = "Bearer " + token
             logger.debug(
                 "invite %s: POST %s (attempt %d)",
                 invite.invite_id,
@@ -399,7 +431,142 @@ class Client:
                 return self._record_response(invite, response, now)
         return None
 
-    def _recorded(self, invite: Invite, type_: str, reason: str, *, at: float) -> dict[str, Any]:
+    # -- cancels and removals ---------------------------------------------------------
+
+    async def _cancel(self, invite: Invite) -> InviteState:
+        """Feed the bot's cancel to the invite and start its DELETEs (handle.cancel)."""
+        self._task_group()
+        at = self.clock.now()
+        if self._fleet is not None:  # the cancel is an input like any other: to the store
+            event = self._event(invite, "cancel", at=at)
+            if self.recorder is not None:
+                self._write(event)
+            folded = await self._fleet.sent(invite.invite_id, event)
+            self._changed(folded)
+            self._start_deletes(folded)
+            return folded.state
+        state = invite.cancel(at=at)
+        if self.recorder is not None:
+            self._record(invite, "cancel", at=at)
+        self._moved(invite)
+        return state
+
+    def _start_deletes(self, invite: Invite) -> None:
+        """Start the DELETE of each participant the invite asks for, once each."""
+        for request in invite.delete_requests():
+            key = (invite.invite_id, request.url)
+            if key in self._deleting:
+                continue
+            self._deleting.add(key)
+            self._task_group().start_soon(
+                self._cancel_participant, invite, request, key, name=f"callflow DELETE {key}"
+            )
+
+    async def _cancel_participant(
+        self, invite: Invite, request: HttpRequest, key: tuple[str, str]
+    ) -> None:
+        fleet = self._fleet
+        event: dict[str, Any] | None = None
+        try:
+            target = invite if fleet is None else fleet.sending_copy(invite)
+            deadline = (
+                self.switchboard.deadline_of(invite)
+                if fleet is None
+                else fleet.deadline_of(invite.invite_id)
+            )
+            flow = Deleting(request, self.retry, invite=target, deadline=deadline)
+            result = await self._perform_delete(flow)
+            if flow.fed:  # the input the invite was fed
+                said = (
+                    {"status_code": result.status_code}
+                    if result.removed
+                    else {"reason": result.reason}
+                )
+                event = self._event(
+                    invite,
+                    "delete_response" if result.removed else "delete_failed",
+                    at=result.at,
+                    participant_id=result.participant_id,
+                    **said,
+                )
+                if self.recorder is not None:
+                    self._write(event)
+        finally:
+            self._deleting.discard(key)
+        if fleet is not None:  # the store folds it, once fleet-wide
+            if event is not None:
+                self._changed(await fleet.sent(invite.invite_id, event))
+            return
+        self._moved(invite)
+
+    async def remove_participant(self, call_id: str, participant_id: str) -> bool:
+        """Remove a participant from a call: ``DELETE .../participants/{participantId}``.
+
+        For a participant who joined (a cancel leaves a completed invite alone): the
+        DELETE hangs them up. Retried on 429 and 5xx (a DELETE is idempotent) under the
+        client's :class:`~callflow.RetryPolicy`. No invite changes state.
+
+        Args:
+            call_id: the call.
+            participant_id: the participant's id in that call (the invite answer's
+                ``participants[].id``; ``handle.invite.participant_ids``).
+
+        Returns:
+            True when the participant was removed (2xx), False when already gone (404).
+
+        Raises:
+            InviteError: an id that is empty or contains ``/``.
+            RemoveFailed: the DELETE was refused, or could not be sent after the retries.
+            CallflowError: the Client is not open.
+
+        """
+        self._task_group()
+        result = await self._perform_delete(
+            Deleting(delete_request(call_id, participant_id), self.retry)
+        )
+        if not result.removed:
+            raise RemoveFailed(
+                result.reason,
+                call_id=call_id,
+                participant_id=participant_id,
+                status_code=result.status_code,
+            )
+        logger.info("participant %s of call %s: %s", participant_id, call_id, result.reason)
+        return result.status_code != 404
+
+    async def _perform_delete(self, flow: Deleting) -> Removal:
+        """Perform what the core's :class:`Deleting` flow asks, until it stops."""
+        http = self._http
+        assert http is not None
+        url = self._root + flow.request.url
+        action = flow.start()
+        while not isinstance(action, Stop):
+            if isinstance(action, Wait):
+                logger.info("DELETE %s: %s; retrying in %.2fs", url, action.reason, action.seconds)
+                await self.clock.sleep(action.seconds)
+                action = flow.resume(at=self.clock.now())
+                continue
+            headers = await self._authorised(flow.request.headers)
+            if isinstance(headers, str):
+                action = flow.cannot_send(headers, at=self.clock.now())
+                break
+            try:
+                response = await http.delete(url, headers=headers)
+            except _NOT_SENT as exc:
+                action = flow.not_sent(type(exc).__name__, at=self.clock.now())
+                continue
+            except httpx.TransportError as exc:
+                action = flow.lost(type(exc).__name__, at=self.clock.now())
+                continue
+            action = flow.answered(
+                response.status_code, response.headers, at=self.clock.now(), wall=time.time()
+            )
+        assert flow.result is not None
+        return flow.result
+
+    def _recorded(
+        self, invite: Invite, type_: str, reason: str, *, at: float | None = None
+    ) -> dict[str, Any]:
         event = self._event(invite, type_, reason=reason, at=at)
         if self.recorder is not None:
             self._write(event)
@@ -568,6 +735,15 @@ class Client:
                 self._call(n.call_id, self.on_roster, (n, tuple(rosters[key])))
         for invite in receipt.timed_out:
             self._changed(invite)
+        # A cancelling invite may now know a participant id (a roster), or have just
+        # become cancelling (a deadline): its DELETEs start, once each.
+        for delivery in receipt.deliveries:
+            invite = delivery.invite
+            if invite is not None and invite.state is InviteState.cancelling:
+                self._start_deletes(invite)
+        for invite in receipt.timed_out:
+            if invite.state is InviteState.cancelling:
+                self._start_deletes(invite)
 
     def _handle_of(self, invite: Invite | None) -> InviteHandle | None:
         return None if invite is None else self._handles.get(invite.invite_id)

@@ -13,8 +13,10 @@
     ├── StoreError (ValueError)         a store refused what it was asked (``_store.py``)
     │   ├── ClientContextInFlight       the clientContext is held by an invite in flight
     │   └── UnknownInvite               no such invite in the store (never, or expired)
-    └── InviteFailed                    an invite ended in ``failed`` on the service side
-                                        (or timed out, or its outcome is unknown)
+    ├── InviteFailed                    an invite ended in ``failed`` or ``cancelled``
+    │                                   (refused, declined, timed out, cancelled, its
+    │                                   outcome unknown); ``failure.reason`` says which
+    └── RemoveFailed                    the DELETE of a participant could not be done
 
 Errors from libraries underneath (``json.JSONDecodeError``, ``UnicodeDecodeError``) are
 translated at the boundary, never leaked. This module imports neither anyio nor httpx: the
@@ -36,6 +38,7 @@ __all__ = [
     "NotificationError",
     "WebhookAuthError",
     "InviteFailed",
+    "RemoveFailed",
 ]
 
 
@@ -80,7 +83,7 @@ class WebhookAuthError(CallflowError):
 
 
 class InviteFailed(CallflowError):
-    """An invite that ended in ``failed``.
+    """An invite that ended in ``failed`` or ``cancelled`` (``failure.reason`` says why).
 
     Attributes:
         failure: the :class:`callflow.Failure` saying why.
@@ -95,7 +98,7 @@ class InviteFailed(CallflowError):
     """
 
     def __init__(self, failure: Failure, *, client_context: str, history: tuple[Step, ...]) -> None:
-        super().__init__(f"invite {client_context} failed: {failure.describe()}")
+        super().__init__(f"invite {client_context} did not complete: {failure.describe()}")
         self.failure = failure
         self.client_context = client_context
         self.history = history
@@ -119,3 +122,26 @@ class InviteFailed(CallflowError):
     def result_info(self) -> ResultInfo | None:
         """The failed operation's ``resultInfo``, if the operation failed."""
         return self.failure.result_info
+
+
+class RemoveFailed(CallflowError):
+    """The DELETE of a participant could not be done; they may still be in the call.
+
+    Attributes:
+        call_id: the call.
+        participant_id: the participant, or None when no id was known.
+        status_code: the last answer's HTTP status, or None when none came.
+        reason: in words.
+
+    """
+
+    def __init__(
+        self, reason: str, *, call_id: str, participant_id: str | None, status_code: int | None
+    ) -> None:
+        super().__init__(
+            f"could not remove participant {participant_id} from call {call_id}: {reason}"
+        )
+        self.call_id = call_id
+        self.participant_id = participant_id
+        self.status_code = status_code
+        self.reason = reason

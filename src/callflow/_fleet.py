@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 import anyio.abc
+import attrs
 
 from ._clock import Clock
 from ._core._invite import Invite
@@ -59,7 +60,6 @@ from ._core._switchboard import (
     Delivery,
     DeliveryOutcome,
     Receipt,
-    _build_nested,
     ignored,
     unrecognised,
 )
@@ -230,9 +230,9 @@ class StoreEngine:
             del self._locks[invite_id]
 
     def _deadlines_of(self, event: Mapping[str, Any]) -> Deadlines:
-        own = event.get("deadlines")
+        own = event.get("deadlines")  # the invite's timeout=; the client's for the rest
         if isinstance(own, Mapping):
-            return Deadlines(**own)
+            return attrs.evolve(self.client.switchboard.deadlines, **own)
         return self.client.switchboard.deadlines
 
     async def _load(self, invite_id: str, *, fresh: bool = False) -> _Entry:
@@ -333,6 +333,10 @@ class StoreEngine:
             if operation and operation != known_operation:
                 self._operations[operation] = invite_id
                 await self.store.add_routes(invite_id, [operation_key(operation)])
+            if invite.state is not before:
+                # A move that asks for DELETEs (a cancel, a deadline while ringing): the
+                # instance that made it sends them (a DELETE is idempotent).
+                self.client._start_deletes(invite)
             return outcome, entry, before
 
     def _next_deadline(self, entry: _Entry, invite: Invite | None = None) -> float:
@@ -462,7 +466,7 @@ class StoreEngine:
     async def receive(self, notifications: Sequence[CommsNotification], at: float) -> Receipt:
         """Route each notification through the store and apply it once fleet-wide."""
         for n in notifications:
-            _build_nested(n)
+            n.build_models()  # a malformed body raises before any is routed
         out: list[Delivery] = []
         for n in notifications:
             await self._route(n, at, out)

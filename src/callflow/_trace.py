@@ -16,6 +16,9 @@ incident becomes a regression test. A :class:`Recorder` attached to a
 ``send_failed``    ``reason``
 ``notification``   ``notification`` (one commsNotification, as it came)
 ``timeout``        ``state`` (the state whose deadline passed)
+``cancel``         (none: the bot asked for a cancel)
+``delete_response``  ``participant_id``, ``status_code`` (a DELETE's final answer)
+``delete_failed``  ``participant_id``, ``reason`` (a DELETE that could not be done)
 ``result``         ``state``, ``history`` (written last: what the path was)
 =================  ==========================================================
 
@@ -438,6 +441,12 @@ def _feed(invite: CoreInvite, kind: object, event: Mapping[str, Any], at: float)
         invite.outcome_unknown(event["reason"], at=at)
     elif kind == "send_failed":
         invite.send_failed(event["reason"], at=at)
+    elif kind == "cancel":
+        invite.cancel(at=at)
+    elif kind == "delete_response":
+        invite.delete_answered(str(event["participant_id"]), int(event["status_code"]), at=at)
+    elif kind == "delete_failed":
+        invite.delete_failed(str(event["participant_id"]), str(event["reason"]), at=at)
     else:
         return False
     return True

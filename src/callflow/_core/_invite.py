@@ -26,7 +26,19 @@ participant ``participantId`` deleted or
   source meeting (``replacesCallId``)       original_gone (move_meeting)
 call_ended on ``call_id``                   call_ended
 :meth:`Invite.time_out`                     timed_out
+:meth:`Invite.cancel`                       cancel_requested
+:meth:`Invite.delete_answered` (204, 404
+  for the last participant to remove)       deleted
+:meth:`Invite.delete_answered` (another
+  status), :meth:`Invite.delete_failed`     delete_failed
 ==========================================  =================================
+
+Cancelling: in ``cancelling`` the invite asks for one DELETE per participant
+(:meth:`Invite.delete_requests`) as soon as it knows that participant's id: from the
+POST's answer (``participants[].id``), else from a roster entry of the call whose
+identity matches the invitee's. Until then it waits, bounded by the ``cancelling``
+deadline. The engine performs each DELETE under the retry policy
+(:class:`callflow._core._deleting.Deleting`) and feeds the final answer back.
 
 Inputs a terminal invite receives are absorbed: no exception, no change, and a step with
 ``ignored=True`` in :attr:`Invite.history`. A notification already seen (same
@@ -69,7 +81,7 @@ from ._models import (
     read_invite_answer,
 )
 from ._notifications import CommsNotification, NotificationKind
-from ._records import Failure, FailureReason, HttpRequest, Outcome, Step
+from ._records import Failure, FailureReason, HttpRequest, Outcome, Step, delete_request
 from ._retry import UNKNOWN_STATUSES, _header
 
 __all__ = ["Invite", "MAX_PARTICIPANTS", "MAX_CLIENT_CONTEXT"]
@@ -78,6 +90,10 @@ MAX_PARTICIPANTS: Final = 5
 MAX_CLIENT_CONTEXT: Final = 256
 _OBSERVED: Final = "observed"
 _TERMINAL: Final = TERMINAL_STATES
+_ENDS_WITH_REASON: Final = (InviteState.failed, InviteState.cancelled)
+#: Shared by every invite that removed nobody, or holds no fact yet (an empty frozenset is
+#: not a singleton on every Python, and each costs ~200 bytes).
+_NONE: Final[frozenset[str]] = frozenset()
 _I = TypeVar("_I", bound="Invite")
 
 #: :data:`~callflow._core._machine.FAILURE_REASONS` as FailureReasons (a bad name fails here).
@@ -98,6 +114,18 @@ _TEARDOWN_TIMEOUT: Final = (
     "the operation completed but the {what} ({original}) was not reported gone before the deadline"
 )
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+
+# Enum members read on the hot path, bound once: on Python 3.11 every attribute read
+# through an enum class goes through EnumType's __getattr__ hook, ~10x a global's cost.
+_KIND_OPERATION: Final = NotificationKind.operation
+_COMPLETED: Final = OperationStatus.completed
+_FAILED: Final = OperationStatus.failed
+_ACCEPTED: Final = Trigger.accepted
+_OPERATION_COMPLETED: Final = Trigger.operation_completed
+_OPERATION_FAILED: Final = Trigger.operation_failed
+_NOT_MINE: Final = Outcome.not_mine
+_APPLIED: Final = Outcome.applied
+_DUPLICATE: Final = Outcome.duplicate
 
 
 def _participant(value: InvitationParticipantInfo | Mapping[str, Any], path: str) -> Any:
@@ -188,6 +216,8 @@ class Invite:
 
     __slots__ = (
         "_facts",
+        "_pids",
+        "_removed",
         "_seen",
         "_steps",
         "call_id",
@@ -247,7 +277,10 @@ class Invite:
         self.roster = None
         self._steps: list[Step] = []
         self._seen: set[tuple[Any, ...]] | None = None
-        self._facts: frozenset[str] = frozenset()
+        self._facts: frozenset[str] = _NONE
+        # Made when first needed: most invites never learn an id nor send a DELETE.
+        self._pids: list[str | None] | None = None
+        self._removed: frozenset[str] = _NONE
 
     @classmethod
     def from_request(
@@ -310,6 +343,30 @@ class Invite:
     def facts(self) -> frozenset[str]:
         """What the invite's transitions recorded (``_machine.EFFECTS``), by name."""
         return self._facts
+
+    @property
+    def participant_ids(self) -> tuple[str | None, ...]:
+        """Each invited participant's id in the call, once known (else None), in order.
+
+        From the POST's answer (``participants[].id``), else from the first roster entry
+        of the call whose identity matches the invitee's. A DELETE names it.
+        """
+        pids = self._pids
+        return (None,) * len(self.participants) if pids is None else tuple(pids)
+
+    def delete_requests(self) -> tuple[HttpRequest, ...]:
+        """The DELETEs to send now (the core's cancel action).
+
+        In ``cancelling``: one per participant not yet removed whose id is known. Empty
+        otherwise, and for an id still unknown (the invite waits for it).
+        """
+        if self.state is not InviteState.cancelling:
+            return ()
+        return tuple(
+            delete_request(self.call_id, pid)
+            for pid in self.participant_ids
+            if pid is not None and pid not in self._removed
+        )
 
     @property
     def history(self) -> tuple[Step, ...]:
@@ -390,6 +447,8 @@ class Invite:
             location = answer.operation_id or _header(headers, "location")
             if location:
                 self.operation_id = location.rstrip("/").rsplit("/", 1)[-1]
+        if answer.participant_ids:
+            self._learn_ids(answer.participant_ids)
         cause = f"HTTP {status_code} ({answer.status_text or 'no operation status'})"
         if answer.status is OperationStatus.completed:
             if answer.result_info is not None:
@@ -413,40 +472,40 @@ class Invite:
         """Feed one notification and say what became of it (see :class:`Outcome`)."""
         trigger = self._trigger_for(notification)
         if trigger is None:
-            return Outcome.not_mine
+            return _NOT_MINE
         if trigger == _OBSERVED:
             # A roster that moves nothing: kept as the latest view of the call, whatever
             # the state (the participant joining after completion is news, not lateness).
+            if (self._pids is None or None in self._pids) and notification.call_id == self.call_id:
+                self._ids_from_roster(notification)
             return self._keep_roster(notification)
         fingerprint = notification.fingerprint
         seen = self._seen
         if seen is None:
             seen = self._seen = set()
         elif fingerprint in seen:
-            return Outcome.duplicate
+            return _DUPLICATE
         kind = notification.kind
         terminal = self.state in _TERMINAL
         operation = None
-        if (
-            kind is NotificationKind.operation
-            and not terminal
-            and (trigger is Trigger.operation_failed or notification.has_result_info)
-        ):
-            # The model is built only when needed, and before anything changes: a malformed
-            # one raises NotificationError and leaves the invite as it was.
-            operation = notification.operation
-        if kind is NotificationKind.call_ended and not terminal:
-            _ = notification.call  # built before anything changes, like the operation
+        if not terminal:
+            # The one rule for lazy models (CommsNotification.build_models), before
+            # anything changes: a malformed one raises and leaves the invite as it was.
+            notification.build_models()
+            if kind is _KIND_OPERATION and (
+                trigger is _OPERATION_FAILED or notification.has_result_info
+            ):
+                operation = notification.operation
         seen.add(fingerprint)
         at = self._at(at)
         cause = "notification " + notification.describe()
         if terminal:
             self._absorb(trigger, cause, at)
             return Outcome.late
-        if kind is NotificationKind.operation:
+        if kind is _KIND_OPERATION:
             if self.operation_id is None and notification.operation_id:
                 self.operation_id = notification.operation_id
-            if trigger is Trigger.operation_failed:
+            if trigger is _OPERATION_FAILED:
                 self._operation_failed(operation, cause, at)
             else:
                 if operation is not None and operation.result_info is not None:
@@ -458,7 +517,7 @@ class Invite:
             self._fire(trigger, cause, at)
         else:
             self._fire(trigger, cause, at, *self._call_ended(notification))
-        return Outcome.applied
+        return _APPLIED
 
     def send_failed(self, reason: str, *, at: float | None = None) -> InviteState:
         """Say that the POST could not be sent at all (no connection, retries spent).
@@ -480,9 +539,14 @@ class Invite:
         return self._fire(Trigger.response_unknown, reason, at)
 
     def time_out(self, *, at: float | None = None) -> InviteState:
-        """Say that the current state's deadline passed: the invite fails.
+        """Say that the current state's deadline passed.
 
-        In ``tearing_down_original`` the operation had completed (the participant was
+        In ``requested`` and ``running`` the invite is cancelled (``cancelling``: the
+        DELETE stops the ringing) and ends ``cancelled`` with reason ``timeout``; when the
+        POST's answer was lost it fails at once with reason ``outcome_unknown`` (with no
+        participant id there is nothing to DELETE). In ``cancelling`` the cancel could not
+        be done in time: it fails with reason ``cancel_failed`` (the participant may still
+        be ringing). In ``tearing_down_original`` the operation had completed (the participant was
         added) but the original call or meeting leg was not reported gone in time; the
         invite fails with reason ``timeout`` and says so, because the participant may now
         be in both calls.
@@ -490,7 +554,16 @@ class Invite:
         at = self._at(at)
         state = self.state
         why = self._reason(Trigger.timed_out, state)
-        if state is InviteState.tearing_down_original:  # the message, not the transition
+        if state is InviteState.cancelling:  # the message, not the transition
+            message = self._cancel_failure(
+                "the cancelling deadline passed"
+                + (
+                    ""
+                    if None not in self.participant_ids
+                    else " before the participant id was known"
+                )
+            )
+        elif state is InviteState.tearing_down_original:
             what = "original call" if self.kind is InviteKind.replace_p2p else "meeting leg"
             message = _TEARDOWN_TIMEOUT.format(what=what, original=self.replaces_call_id)
         else:
@@ -498,23 +571,128 @@ class Invite:
             message = template.format(context=self.client_context, state=state)
         return self._fire(Trigger.timed_out, f"deadline of {state} passed", at, message)
 
+    def cancel(self, *, at: float | None = None) -> InviteState:
+        """Say that the bot wants the invite cancelled.
+
+        In ``requested`` or ``running`` the invite moves to ``cancelling`` and asks for
+        the DELETE of each participant (:meth:`delete_requests`; empty while an id is
+        still unknown). Anywhere else it changes nothing: a cancel while cancelling is
+        the same cancel; in ``tearing_down_original`` or ``completed`` the participant
+        has joined, and a cancel does not hang them up; a finished invite stays finished.
+
+        Returns:
+            The state after the input.
+
+        """
+        return self._fire(Trigger.cancel_requested, "cancel asked by the bot", self._at(at))
+
+    def delete_answered(
+        self, participant_id: str, status_code: int, *, at: float | None = None
+    ) -> InviteState:
+        """Feed the final answer to the DELETE of one participant (retries are over).
+
+        2xx: removed (the ring stopped, or they were hung up). 404: already gone (a
+        decline, the service's own ring timeout, an earlier DELETE whose answer was
+        lost); as good as removed. When every participant is removed the invite is
+        ``cancelled``. Any other status means the DELETE was not done:
+        :meth:`delete_failed`.
+
+        Args:
+            participant_id: the ``{participantId}`` of the DELETE.
+            status_code: the HTTP status of its answer.
+            at: the time of the answer.
+
+        Returns:
+            The state after the answer.
+
+        """
+        at = self._at(at)
+        if not (200 <= status_code < 300 or status_code == 404):
+            return self.delete_failed(
+                participant_id, f"the DELETE answered HTTP {status_code}", at=at
+            )
+        self._removed = self._removed | {participant_id}
+        said = "already gone (404)" if status_code == 404 else f"removed ({status_code})"
+        cause = f"DELETE of participant {participant_id}: {said}"
+        if any(p is None or p not in self._removed for p in self.participant_ids):
+            return self.state  # another participant is still to be removed
+        return self._fire(Trigger.deleted, cause, at)
+
+    def delete_failed(
+        self, participant_id: str, reason: str, *, at: float | None = None
+    ) -> InviteState:
+        """Say that the DELETE of a participant could not be done (refused, retries spent).
+
+        The invite fails with reason ``cancel_failed``: the participant may still be
+        ringing, or in the call.
+        """
+        at = self._at(at)
+        message = self._cancel_failure(f"the DELETE of participant {participant_id}: {reason}")
+        return self._fire(Trigger.delete_failed, reason, at, message)
+
+    @staticmethod
+    def _cancel_failure(why: str) -> str:
+        return (
+            f"the cancel could not be done ({why}): the participant may still be ringing, "
+            "or in the call"
+        )
+
+    def _cancelled_message(self, cause: str) -> str:
+        if "cancel_asked" in self._facts:
+            return f"cancelled by the bot: {cause}"
+        began = next(
+            (s.cause for s in self._steps if s.dest is InviteState.cancelling), "a deadline"
+        )
+        return f"{began}, so the invite was cancelled: {cause}"
+
+    def _known_ids(self) -> list[str | None]:
+        if self._pids is None:
+            self._pids = [None] * len(self.participants)
+        return self._pids
+
+    def _learn_ids(self, ids: Sequence[str | None]) -> None:
+        moved = self.participant_id  # a move's answer may echo the source meeting's id
+        pids = self._known_ids()
+        for i, pid in enumerate(ids[: len(pids)]):
+            if pid is not None and pids[i] is None and pid != moved:
+                pids[i] = pid
+
+    def _ids_from_roster(self, roster: CommsNotification) -> None:
+        """Learn participant ids from roster entries whose identity matches an invitee's."""
+        pids = self._known_ids()
+        for i, invited in enumerate(self.participants):
+            if pids[i] is not None or invited.identity is None:
+                continue
+            wanted = invited.identity.ids()
+            for entry in roster.participants:
+                info = entry.info
+                if (
+                    entry.id is not None
+                    and entry.id not in pids
+                    and info is not None
+                    and info.identity is not None
+                    and info.identity.ids() & wanted
+                ):
+                    pids[i] = entry.id
+                    break
+
     # -- the machine -----------------------------------------------------------------------
 
     def _trigger_for(self, n: CommsNotification) -> Trigger | Literal["observed"] | None:
         """Which trigger a notification is for this invite, or None if not its business."""
         kind = n.kind
-        if kind is NotificationKind.operation:
+        if kind is _KIND_OPERATION:
             mine = (
                 n.operation_id == self.operation_id
                 if n.operation_id is not None and self.operation_id is not None
                 else n.client_context == self.client_context
             )
-            if not mine or n.status not in (OperationStatus.completed, OperationStatus.failed):
+            if not mine or n.status not in (_COMPLETED, _FAILED):
                 # running / notStarted updates carry nothing the machine needs
-                return Trigger.accepted if mine else None
-            if n.status is OperationStatus.completed:
-                return Trigger.operation_completed
-            return Trigger.operation_failed
+                return _ACCEPTED if mine else None
+            if n.status is _COMPLETED:
+                return _OPERATION_COMPLETED
+            return _OPERATION_FAILED
         call_id = n.call_id
         original = self.replaces_call_id
         if kind is NotificationKind.call_ended:
@@ -539,7 +717,7 @@ class Invite:
         """
         kept = self.roster
         if kept is not None and kept.call_id == roster.call_id:
-            if kept.fingerprint == roster.fingerprint:
+            if kept is roster or kept.fingerprint == roster.fingerprint:
                 return Outcome.duplicate
             before, after = kept.roster_sequence, roster.roster_sequence
             if before is not None and after is not None and after <= before:
@@ -622,7 +800,9 @@ class Invite:
         else:  # pragma: no cover - every conditional row has a plain fallback
             self._absorb(trigger, cause, at)
             return source
-        if dest is InviteState.failed and self.failure is None:
+        if dest in _ENDS_WITH_REASON and self.failure is None:
+            if dest is InviteState.cancelled:  # why it was cancelled, and what ended it
+                why, message = None, self._cancelled_message(cause)
             self.failure = Failure(
                 reason=why or self._reason(trigger, source) or FailureReason.timeout,
                 message=message or f"{trigger} in {source}",
@@ -664,6 +844,8 @@ class Invite:
             "failure": None if self.failure is None else self.failure.to_dict(),
             "original_already_gone": self.original_already_gone,
             "facts": sorted(self._facts),
+            "participant_ids": list(self.participant_ids),
+            "removed": sorted(self._removed),
             "history": [s.to_dict() for s in self._steps],
             "seen": [list(f) for f in self._seen or ()],
         }
@@ -700,6 +882,10 @@ class Invite:
             if "facts" not in data:  # a record from before facts: read them off the history
                 facts |= {EFFECTS[s.trigger] for s in invite._steps if s.trigger in EFFECTS}
             invite._facts = frozenset(facts)
+            pids = data.get("participant_ids")
+            if pids is not None:
+                invite._pids = [None if p is None else str(p) for p in pids]
+            invite._removed = frozenset(str(p) for p in data.get("removed") or ())
             seen = data.get("seen") or ()
             invite._seen = {_fingerprint(f) for f in seen} or None
         except (KeyError, TypeError, ValueError) as exc:

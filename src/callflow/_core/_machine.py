@@ -9,7 +9,8 @@ file, as data. Nothing else in callflow writes a transition as an ``if``. Declar
   (:func:`states_of`), and a state with no way out is terminal;
 * :data:`EFFECTS`: what a transition records on the invite besides its state (a fact a
   later condition or failure reason reads, e.g. "the original is already gone");
-* :data:`FAILURE_REASONS`: the reason of each (trigger, source) that leads to ``failed``;
+* :data:`FAILURE_REASONS`: the reason of each (trigger, source) that leads to ``failed``
+  or ``cancelled``;
 * :data:`DEADLINES`: which states have a deadline, and its default length. Importing
   this module fails if a non-terminal state of any kind has none.
 
@@ -47,7 +48,32 @@ What moves each kind
   deleted from, or with a ``removedState`` in the roster of, the source meeting
   (``replacesCallId``), or the source meeting's call is deleted.
 * ``call_ended``: the call the participant was invited to is terminated or deleted.
-* ``timed_out``: the state's deadline passed.
+* ``timed_out``: the state's deadline passed. In ``requested`` and ``running`` that
+  *cancels* the invite (``cancelling``): a deadline that does not stop the ringing would
+  be a lie. Only when the POST's answer was lost (``answer_lost``: no participant id can
+  be known) does it fail at once, with reason ``outcome_unknown``.
+
+Cancelling
+----------
+* ``cancel_requested``: the bot asked for a cancel (``await handle.cancel()``). In
+  ``requested`` and ``running`` it leads to ``cancelling``: the engine sends
+  ``DELETE /communications/calls/{id}/participants/{participantId}`` ("any outstanding
+  add participant request is canceled", participant-delete). In
+  ``tearing_down_original`` the participant has already joined: the cancel is noted and
+  changes nothing (hanging up would leave them in neither call; ``remove()`` does that
+  on purpose). A finished invite absorbs it.
+* In ``cancelling`` the answer to the POST (``accepted``, ``response_unknown``) and a
+  completion (the participant joined while the DELETE was under way: the DELETE then
+  removes them) are noted; the invite stays until the DELETE is answered.
+* ``deleted``: every participant's DELETE answered 204, or 404 (already gone):
+  ``cancelled``. So do ``operation_failed``, ``rejected`` and ``call_ended`` in
+  ``cancelling``: nothing rings any more.
+* ``delete_failed``: a DELETE could not be done (refused, retries spent): ``failed``,
+  reason ``cancel_failed``; so does the ``cancelling`` deadline (the participant id never
+  became known, or the DELETE took too long). The participant may still be ringing.
+
+A cancelled invite's reason is ``cancelled`` when the bot asked (the fact
+``cancel_asked``), else ``timeout`` (a deadline cancelled it).
 """
 
 from __future__ import annotations
@@ -94,17 +120,19 @@ class InviteKind(StrEnum):
 
 
 class InviteState(StrEnum):
-    """Where an invite is. ``completed`` and ``failed`` are terminal."""
+    """Where an invite is. ``completed``, ``failed`` and ``cancelled`` are terminal."""
 
     requested = "requested"
     running = "running"
     tearing_down_original = "tearing_down_original"
+    cancelling = "cancelling"
     completed = "completed"
     failed = "failed"
+    cancelled = "cancelled"
 
     @property
     def is_terminal(self) -> bool:
-        """True for ``completed`` and ``failed``: nothing moves the invite any more."""
+        """True for ``completed``, ``failed`` and ``cancelled``: nothing moves it any more."""
         return self in TERMINAL_STATES
 
 
@@ -119,20 +147,26 @@ class Trigger(StrEnum):
     original_gone = "original_gone"
     call_ended = "call_ended"
     timed_out = "timed_out"
+    cancel_requested = "cancel_requested"
+    deleted = "deleted"
+    delete_failed = "delete_failed"
 
 
 #: What a transition (one that is not ignored) records on the invite: a fact, by name.
 #: ``answer_lost``: the POST's answer was lost, so a later timeout means the outcome is
 #: unknown. ``original_already_gone``: the original call or meeting leg was reported gone.
+#: ``cancel_asked``: the bot asked for the cancel (its reason is ``cancelled``, not
+#: ``timeout``).
 EFFECTS: Final[Mapping[Trigger, str]] = {
     Trigger.response_unknown: "answer_lost",
     Trigger.original_gone: "original_already_gone",
+    Trigger.cancel_requested: "cancel_asked",
 }
 
 #: The facts a condition may name (see :data:`EFFECTS`).
 CONDITIONS: Final = tuple(sorted(set(EFFECTS.values())))
 
-_R, _U, _T = "requested", "running", "tearing_down_original"
+_R, _U, _T, _C = "requested", "running", "tearing_down_original", "cancelling"
 
 _COMMON: Final[list[dict[str, Any]]] = [
     {"trigger": "accepted", "source": _R, "dest": _U},
@@ -143,7 +177,23 @@ _COMMON: Final[list[dict[str, Any]]] = [
 
 _ENDINGS_PLAIN: Final[list[dict[str, Any]]] = [
     {"trigger": "call_ended", "source": [_R, _U], "dest": "failed"},
-    {"trigger": "timed_out", "source": [_R, _U], "dest": "failed"},
+]
+
+#: Every kind: a cancel (or a deadline) in requested/running sends the DELETE.
+_CANCELLING: Final[list[dict[str, Any]]] = [
+    {"trigger": "cancel_requested", "source": [_R, _U], "dest": _C},
+    {"trigger": "timed_out", "source": _R, "dest": "failed", "conditions": "answer_lost"},
+    {"trigger": "timed_out", "source": [_R, _U], "dest": _C},
+    # Noted while the DELETE is under way (or waits for the participant id).
+    {"trigger": "accepted", "source": _C, "dest": _C},
+    {"trigger": "response_unknown", "source": _C, "dest": _C},
+    {"trigger": "operation_completed", "source": _C, "dest": _C},
+    {"trigger": "deleted", "source": _C, "dest": "cancelled"},
+    {"trigger": "operation_failed", "source": _C, "dest": "cancelled"},
+    {"trigger": "rejected", "source": _C, "dest": "cancelled"},
+    {"trigger": "call_ended", "source": _C, "dest": "cancelled"},
+    {"trigger": "delete_failed", "source": _C, "dest": "failed"},
+    {"trigger": "timed_out", "source": _C, "dest": "failed"},
 ]
 
 _REPLACING: Final[list[dict[str, Any]]] = [
@@ -158,8 +208,11 @@ _REPLACING: Final[list[dict[str, Any]]] = [
     },
     {"trigger": "operation_completed", "source": [_R, _U], "dest": _T},
     {"trigger": "original_gone", "source": _T, "dest": "completed"},
+    {"trigger": "original_gone", "source": _C, "dest": _C},
     {"trigger": "call_ended", "source": [_R, _U, _T], "dest": "failed"},
-    {"trigger": "timed_out", "source": [_R, _U, _T], "dest": "failed"},
+    {"trigger": "timed_out", "source": _T, "dest": "failed"},
+    # The participant has joined: a cancel changes nothing (see the module docstring).
+    {"trigger": "cancel_requested", "source": _T, "dest": _T},
 ]
 
 #: Every kind's transitions, in ``transitions``' own format. Order matters where a
@@ -169,12 +222,14 @@ TRANSITIONS: Final[Mapping[InviteKind, tuple[dict[str, Any], ...]]] = {
         *_COMMON,
         {"trigger": "operation_completed", "source": [_R, _U], "dest": "completed"},
         *_ENDINGS_PLAIN,
+        *_CANCELLING,
     ),
-    InviteKind.replace_p2p: (*_COMMON, *_REPLACING),
-    InviteKind.move_meeting: (*_COMMON, *_REPLACING),
+    InviteKind.replace_p2p: (*_COMMON, *_REPLACING, *_CANCELLING),
+    InviteKind.move_meeting: (*_COMMON, *_REPLACING, *_CANCELLING),
 }
 
-#: Why an invite failed, for each (trigger, source) that leads to ``failed``: rows of
+#: Why an invite failed, for each (trigger, source) that leads to ``failed`` (or to
+#: ``cancelled``: why it was cancelled): rows of
 #: (fact or None, reason), the first whose fact the invite holds wins. A reason is a
 #: :class:`~callflow.FailureReason` value. An input may say more (the HTTP status and
 #: Graph's error, the resultInfo), and one says why the service never saw the POST
@@ -193,6 +248,17 @@ FAILURE_REASONS: Final[_Reasons] = {
     ),
     (Trigger.timed_out, InviteState.running): ((None, "timeout"),),
     (Trigger.timed_out, InviteState.tearing_down_original): ((None, "timeout"),),
+    (Trigger.delete_failed, InviteState.cancelling): ((None, "cancel_failed"),),
+    (Trigger.timed_out, InviteState.cancelling): ((None, "cancel_failed"),),
+    **{
+        (trigger, InviteState.cancelling): (("cancel_asked", "cancelled"), (None, "timeout"))
+        for trigger in (
+            Trigger.deleted,
+            Trigger.operation_failed,
+            Trigger.rejected,
+            Trigger.call_ended,
+        )
+    },
 }
 
 #: The states with a deadline, and its default length in seconds (see
@@ -202,6 +268,7 @@ DEADLINES: Final[Mapping[InviteState, float]] = {
     InviteState.requested: 90.0,
     InviteState.running: 90.0,
     InviteState.tearing_down_original: 60.0,
+    InviteState.cancelling: 30.0,
 }
 
 
@@ -225,7 +292,7 @@ def _leaving(kind: InviteKind) -> frozenset[InviteState]:
     )
 
 
-#: The states nothing leaves, in every kind: ``completed`` and ``failed``.
+#: The states nothing leaves, in every kind: ``completed``, ``failed`` and ``cancelled``.
 TERMINAL_STATES: Final = frozenset(InviteState) - frozenset().union(*map(_leaving, InviteKind))
 
 
@@ -297,6 +364,9 @@ TABLES: Final[Mapping[InviteKind, Table]] = {
 }
 
 
+_ENDS_WITH_REASON: Final = (InviteState.failed, InviteState.cancelled)
+
+
 def _check_declaration() -> None:
     """Refuse, at import, a declaration with a non-terminal state that has no deadline."""
     for kind in InviteKind:
@@ -304,7 +374,7 @@ def _check_declaration() -> None:
             if state not in TERMINAL_STATES and state not in DEADLINES:
                 raise ValueError(f"{kind}: state {state} is not terminal and has no deadline")
         for (source, trigger), rows in TABLES[kind].items():
-            if any(dest is InviteState.failed for dest, _ in rows):
+            if any(dest in _ENDS_WITH_REASON for dest, _ in rows):
                 declared = FAILURE_REASONS.get((trigger, source))
                 if not declared or declared[-1][0] is not None:
                     raise ValueError(f"{kind}: {trigger} from {source} fails with no reason")

@@ -468,6 +468,8 @@ class InviteAnswer:
         operation: the whole operation, built only when its status is failed.
         error_code: Graph's ``error.code`` of a non-2xx answer.
         error_message: Graph's ``error.message`` of a non-2xx answer.
+        participant_ids: each answered participant's id (``participants[].id``, else a
+            ``participantId`` the answer gives), None where it gives none, in order.
     """
 
     status_code: int
@@ -478,6 +480,7 @@ class InviteAnswer:
     operation: InviteParticipantsOperation | None = None
     error_code: str | None = None
     error_message: str | None = None
+    participant_ids: tuple[str | None, ...] = ()
 
 
 def _text(value: Any) -> str | None:
@@ -519,4 +522,21 @@ def read_invite_answer(status_code: int, data: Any) -> InviteAnswer:
         operation_id=_text(data.get("id")),
         result_info=result_info,
         operation=operation,
+        participant_ids=_participant_ids(data.get("participants")),
+    )
+
+
+def _participant_ids(participants: Any) -> tuple[str | None, ...]:
+    """``participants[].id`` of an answer (the docs print null; the service fills it in).
+
+    A ``participantId`` is kept as the answer's id only when ``id`` is absent: that is the
+    shape a real answer was logged with. (For a move, the request's own ``participantId``
+    names the participant in the *source* meeting; :class:`~callflow.Invite` ignores an
+    echo of it.)
+    """
+    if not isinstance(participants, list):
+        return ()
+    return tuple(
+        (_text(p.get("id")) or _text(p.get("participantId"))) if isinstance(p, Mapping) else None
+        for p in participants
     )

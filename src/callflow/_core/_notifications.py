@@ -45,6 +45,7 @@ from typing import Any, Final, cast
 import attrs
 
 from .._exceptions import NotificationError
+from ._json import DECLINED, fast_loads
 from ._models import (
     Call,
     InviteParticipantsOperation,
@@ -142,9 +143,10 @@ class CommsNotification:
         if cache is None:
             cache = {}
             object.__setattr__(self, "_cache", cache)
-        if key not in cache:
-            cache[key] = build()
-        return cache[key]
+        elif key in cache:
+            return cache[key]
+        value = cache[key] = build()
+        return value
 
     @property
     def operation(self) -> InviteParticipantsOperation | None:
@@ -203,8 +205,38 @@ class CommsNotification:
             return None
         if self.sequence_number is not None:
             return self.sequence_number
+        # Read by every invite on the call that keeps a roster: worked out once.
+        found: int | None = self._cached("roster_sequence", self._highest_sequence)
+        return found
+
+    def _highest_sequence(self) -> int | None:
         numbers = [p.roster_sequence_number for p in self.participants]
         return max((n for n in numbers if n is not None), default=None)
+
+    def build_models(self) -> None:
+        """Build every nested model an invite may read when it applies this notification.
+
+        The one rule for when a lazy model is built: before anything is applied, so a
+        malformed one raises :class:`NotificationError` and nothing changed. An
+        operation's model when it failed or carries a resultInfo (the only times an invite
+        reads it), a roster's entries (its order, its lobby and a moved participant's
+        removal read them), a call's when it ended. Each is built once per notification,
+        however many invites it reaches. :meth:`Switchboard.receive
+        <callflow.Switchboard.receive>` calls it for a whole body before routing any of it;
+        :meth:`Invite.offer <callflow.Invite.offer>` calls it too (free the second time).
+
+        Raises:
+            NotificationError: a nested model has a property of the wrong type.
+
+        """
+        kind = self.kind
+        if kind is _KIND_OPERATION:
+            if self.status is _FAILED or self.has_result_info:
+                _ = self.operation
+        elif kind is _KIND_ROSTER:
+            _ = self.participants
+        elif kind is _KIND_CALL_ENDED:
+            _ = self.call
 
     def updated_by(self, delta: CommsNotification) -> CommsNotification:
         """This roster with a ``deltaParticipants`` applied.
@@ -245,12 +277,21 @@ class CommsNotification:
 
     @property
     def fingerprint(self) -> tuple[Any, ...]:
-        """What makes two notifications the same news, for duplicate detection."""
-        if self.kind is NotificationKind.operation:
-            return (self.kind, self.operation_id, self.client_context, self.status)
-        if self.kind is NotificationKind.roster:
-            return (self.kind, self.call_id, self.change_type, repr(self.resource_data))
-        return (self.kind, self.call_id, self.participant_id, self.change_type)
+        """What makes two notifications the same news, for duplicate detection.
+
+        A roster's is its content, worked out once per notification (on first use) and
+        kept: a roster on a busy call is compared by every invite on that call.
+        """
+        kind = self.kind
+        if kind is _KIND_OPERATION:
+            return (kind, self.operation_id, self.client_context, self.status)
+        if kind is _KIND_ROSTER:
+            found: tuple[Any, ...] = self._cached("fingerprint", self._roster_fingerprint)
+            return found
+        return (kind, self.call_id, self.participant_id, self.change_type)
+
+    def _roster_fingerprint(self) -> tuple[Any, ...]:
+        return (self.kind, self.call_id, self.change_type, repr(self.resource_data))
 
     def to_json(self) -> dict[str, Any]:
         """The notification's JSON exactly as it came."""
@@ -265,6 +306,14 @@ class CommsNotification:
 
 _CALL_KINDS = frozenset({NotificationKind.call_ended, NotificationKind.call_updated})
 
+# Enum members read on the hot path, bound once: on Python 3.11 every attribute read
+# through an enum class goes through EnumType's __getattr__ hook, ~10x a global's cost.
+_KIND_OPERATION: Final = NotificationKind.operation
+_KIND_ROSTER: Final = NotificationKind.roster
+_KIND_CALL_ENDED: Final = NotificationKind.call_ended
+_FAILED: Final = OperationStatus.failed
+_parse_status: Final = OperationStatus.parse
+
 
 def _loads(body: bytes | bytearray | memoryview | str, max_bytes: int) -> Any:
     size = len(body)
@@ -273,6 +322,9 @@ def _loads(body: bytes | bytearray | memoryview | str, max_bytes: int) -> Any:
     if isinstance(body, str):
         text = body
     else:
+        decoded = fast_loads(body)  # orjson, when installed and exactly as json would
+        if decoded is not DECLINED:
+            return decoded
         try:
             text = (body if isinstance(body, bytes) else bytes(body)).decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -421,7 +473,7 @@ def _operation(
     clientContext for routing: it reaches an invite only by its operation id.
     """
     status_text = _opt_str(data, "status", data_path)
-    status = None if status_text is None else OperationStatus.parse(status_text)
+    status = None if status_text is None else _parse_status(status_text)
     if status_text is not None and status is None:
         return _unrecognised(common, f"unknown operation status {status_text!r}")
     operation_id = _opt_str(data, "id", data_path)
@@ -429,7 +481,7 @@ def _operation(
         operation_id = segments[1]  # id in the path but not in the body
     context = _opt_str(data, "clientContext", data_path)
     return CommsNotification(
-        kind=NotificationKind.operation,
+        kind=_KIND_OPERATION,
         operation_id=operation_id,
         client_context=None if generic else context,
         status=status,

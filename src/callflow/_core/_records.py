@@ -23,11 +23,12 @@ from typing import Any, NamedTuple
 
 import attrs
 
+from .._exceptions import InviteError
 from ._machine import InviteState, Trigger
 from ._models import ResultInfo
 from ._strenum import StrEnum
 
-__all__ = ["HttpRequest", "Step", "Failure", "FailureReason", "Outcome"]
+__all__ = ["HttpRequest", "Step", "Failure", "FailureReason", "Outcome", "delete_request"]
 
 
 class FailureReason(StrEnum):
@@ -39,6 +40,8 @@ class FailureReason(StrEnum):
     outcome_unknown = "outcome_unknown"  # the POST's answer was lost and nothing followed
     call_ended = "call_ended"  # the call itself ended first
     unreachable = "unreachable"  # the POST could not be sent at all
+    cancelled = "cancelled"  # the bot cancelled it (the DELETE was done)
+    cancel_failed = "cancel_failed"  # the DELETE could not be done: it may still ring
 
 
 @attrs.frozen(kw_only=True)
@@ -168,18 +171,38 @@ class HttpRequest:
     """The HTTP request an invite asks to be sent.
 
     Attributes:
-        method: always ``POST``.
-        url: the path, ``/communications/calls/{id}/participants/invite``.
+        method: ``POST`` (the invite) or ``DELETE`` (a participant, to cancel or remove).
+        url: the path, ``/communications/calls/{id}/participants/invite`` or
+            ``/communications/calls/{id}/participants/{participantId}``.
         headers: content type only; the engine adds the bearer token.
-        json: the body, shaped like the spec's request.
+        json: the body, shaped like the spec's request; empty for a DELETE (sent with none).
 
     """
 
     method: str
     url: str
     headers: Mapping[str, str]
-    json: Mapping[str, Any]
+    json: Mapping[str, Any] = attrs.field(factory=dict)
 
     def content(self) -> bytes:
-        """The body encoded as JSON bytes."""
+        """The body encoded as JSON bytes (none for a DELETE)."""
+        if self.method == "DELETE":
+            return b""
         return json.dumps(self.json, separators=(",", ":")).encode()
+
+
+def delete_request(call_id: str, participant_id: str) -> HttpRequest:
+    """``DELETE /communications/calls/{call_id}/participants/{participant_id}``.
+
+    Raises:
+        InviteError: an id that is empty or would change the path (a ``/``).
+
+    """
+    for name, value in (("call_id", call_id), ("participant_id", participant_id)):
+        if not isinstance(value, str) or not value or "/" in value:
+            raise InviteError(f"{name}: {value!r} is not an id")
+    return HttpRequest(
+        method="DELETE",
+        url=f"/communications/calls/{call_id}/participants/{participant_id}",
+        headers={},
+    )

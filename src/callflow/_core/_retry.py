@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .._exceptions import ConfigurationError
+from ._machine import InviteState
 
 if TYPE_CHECKING:
     from ._invite import Invite
@@ -181,9 +182,17 @@ class Wait:
 
 @attrs.frozen
 class Stop:
-    """Sending is over: the invite has its answer, has failed, or waits for a notification."""
+    """Sending is over: the invite has its answer, has failed, or waits for a notification.
+
+    Attributes:
+        reason: in words.
+        fed: the input the flow fed the invite on stopping when the engine could not know
+            it (``"send_failed"``), so the engine records it; None otherwise.
+
+    """
 
     reason: str
+    fed: str | None = None
 
 
 Action = Send | Wait | Stop
@@ -230,9 +239,18 @@ class Sending:
         return Send(1)
 
     def resume(self, *, at: float) -> Action:
-        """After a :class:`Wait`: send again, unless the invite moved on meanwhile."""
-        del at  # the time is the wait's end; nothing here depends on it
-        if not self.invite.is_waiting_to_be_taken:
+        """After a :class:`Wait`: send again, unless the invite moved on meanwhile.
+
+        An invite cancelled while it waited was never taken by the service (the attempt
+        before the wait was refused or never sent): it is not sent, and it ends
+        ``cancelled`` (:meth:`Invite.send_failed`; ``Stop.fed`` says so).
+        """
+        invite = self.invite
+        if invite.state is InviteState.cancelling:
+            reason = "cancelled before the service took the POST: it was never sent again"
+            invite.send_failed(reason, at=at)
+            return Stop(reason, fed="send_failed")
+        if not invite.is_waiting_to_be_taken:
             return Stop(f"the invite moved on to {self.invite.state} while waiting")
         self.attempt += 1
         return Send(self.attempt)

@@ -22,7 +22,8 @@ entries for its keys are delivered to it, in arrival order. What leaves the back
 unclaimed, pushed out by the count limit or aged out, is reported as ``unmatched``.
 
 Deadlines: each non-terminal state has one (:class:`Deadlines`). The switchboard keeps
-them in a heap; :meth:`Switchboard.expire` fails the invites whose deadline passed, and
+them in a heap; :meth:`Switchboard.expire` tells the invites whose deadline passed (a
+ringing one moves to ``cancelling``, the others fail), and
 :meth:`Switchboard.next_deadline` says when to call it next. The switchboard does no I/O
 and never sleeps: it is told the time (``at=``), or reads the ``clock`` it was given;
 without either, the time is the latest it was told (time stands still until told).
@@ -41,7 +42,7 @@ import attrs
 from .._exceptions import ConfigurationError, InviteError, NotificationError
 from ._invite import Invite
 from ._machine import DEADLINES, InviteState
-from ._models import OperationStatus, type_name
+from ._models import type_name
 from ._notifications import CommsNotification, NotificationKind, parse_notifications
 from ._records import Outcome
 from ._strenum import StrEnum
@@ -56,7 +57,9 @@ class Deadlines:
     The states and their defaults are the machine's (``_machine.DEADLINES``). The default
     for ``running`` (90 s) is longer than the service's own ring timeout (about 60 s), so
     the service's own ``failed`` is seen rather than pre-empted. ``requested`` covers
-    sending, 429 retries, and waiting out a lost answer.
+    sending, 429 retries, and waiting out a lost answer. When ``requested`` or ``running``
+    expires the invite is cancelled (its DELETE sent); ``cancelling`` bounds that: the wait
+    for the participant id, and the DELETE's retries.
 
     Raises:
         ConfigurationError: a deadline that is not a positive number of seconds.
@@ -65,6 +68,7 @@ class Deadlines:
     requested: float = DEADLINES[InviteState.requested]
     running: float = DEADLINES[InviteState.running]
     tearing_down_original: float = DEADLINES[InviteState.tearing_down_original]
+    cancelling: float = DEADLINES[InviteState.cancelling]
 
     def __attrs_post_init__(self) -> None:
         for state in DEADLINES:
@@ -160,7 +164,15 @@ _OUTCOMES: Final = {
     Outcome.late: DeliveryOutcome.late,
 }
 
+# Enum members read on the hot path, bound once: on Python 3.11 every attribute read
+# through an enum class goes through EnumType's __getattr__ hook, ~10x a global's cost.
+_KIND_OPERATION: Final = NotificationKind.operation
+_KIND_UNRECOGNISED: Final = NotificationKind.unrecognised
+_NOT_MINE: Final = Outcome.not_mine
+
 _Key = tuple[str, str]
+#: Indexes are copied smaller only once they have held at least this many invites.
+_SHRINK_FROM: Final = 256
 _MOVES: Final = {(a, b): f"{a.value} -> {b.value}" for a in InviteState for b in InviteState}
 
 
@@ -170,6 +182,18 @@ class _Waiting:
     arrived: float
     keys: tuple[_Key, ...]
     seq: int
+
+
+def unrecognised(n: CommsNotification) -> Delivery:
+    """The delivery of a notification callflow does not track (the store engine's too)."""
+    reason = n.reason or "not an invite operation, roster, call or participant"
+    return Delivery(notification=n, outcome=DeliveryOutcome.unrecognised, reason=reason)
+
+
+def ignored(n: CommsNotification) -> Delivery:
+    """The delivery of a call update that moves no invite (the store engine's too)."""
+    reason = "a call update that is not its end moves no invite"
+    return Delivery(notification=n, outcome=DeliveryOutcome.ignored, reason=reason)
 
 
 def _keys_of(n: CommsNotification) -> tuple[_Key, ...]:
@@ -199,35 +223,6 @@ def _parsed(body: object) -> Sequence[CommsNotification]:
         "expected a commsNotifications body (bytes, text or a mapping) or a sequence of "
         f"CommsNotification, got {type_name(body)}"
     )
-
-
-def unrecognised(n: CommsNotification) -> Delivery:
-    """The delivery of a notification callflow does not track (the store engine's too)."""
-    reason = n.reason or "not an invite operation, roster, call or participant"
-    return Delivery(notification=n, outcome=DeliveryOutcome.unrecognised, reason=reason)
-
-
-def ignored(n: CommsNotification) -> Delivery:
-    """The delivery of a call update that moves no invite (the store engine's too)."""
-    reason = "a call update that is not its end moves no invite"
-    return Delivery(notification=n, outcome=DeliveryOutcome.ignored, reason=reason)
-
-
-def _build_nested(n: CommsNotification) -> None:
-    """Build the lazy models an invite may read from ``n``; a malformed one raises here.
-
-    :meth:`Invite.offer` reads an operation's model when it failed or carries a resultInfo,
-    and a roster's entries when it is a moved participant's source meeting. Built before
-    routing, a malformed body applies nothing (as :meth:`Switchboard.receive` promises) and
-    a backlogged notification cannot make a later ``add`` raise halfway.
-    """
-    if n.kind is NotificationKind.operation:
-        if n.status is OperationStatus.failed or n.has_result_info:
-            _ = n.operation
-    elif n.kind is NotificationKind.roster:
-        _ = n.participants
-    elif n.kind is NotificationKind.call_ended:
-        _ = n.call
 
 
 class Switchboard:
@@ -274,6 +269,7 @@ class Switchboard:
         self._released: OrderedDict[_Key, None] = OrderedDict()
         self._remember = remember_released
         self._own_deadlines: dict[str, Deadlines] = {}
+        self._peak = _SHRINK_FROM  # the most invites held since the indexes were last copied
 
     def _now(self, at: float | None) -> float:
         """The time of a call: ``at``, else the clock, else the latest time told."""
@@ -311,6 +307,8 @@ class Switchboard:
             self.release(held)
         now = self._now(at)
         self._by_context[context] = invite
+        if len(self._by_context) > self._peak:
+            self._peak = len(self._by_context)
         if deadlines is not None:
             self._own_deadlines[context] = deadlines
         if invite.operation_id:
@@ -359,6 +357,21 @@ class Switchboard:
             self._released.move_to_end(key)
         while len(self._released) > self._remember:
             self._released.popitem(last=False)
+        held_now = len(self._by_context)
+        if held_now * 4 <= self._peak:
+            self._shrink(held_now)
+
+    def _shrink(self, held_now: int) -> None:
+        """Give back the memory of indexes that shrank to a quarter of their peak.
+
+        A dict keeps its table's size when entries leave, so after a burst of 100,000
+        invites is released the indexes would hold megabytes for nothing. Copying them
+        (order kept) when they are a quarter of their peak costs O(1) per release, amortised.
+        """
+        self._by_context = dict(self._by_context)
+        self._by_operation = dict(self._by_operation)
+        self._deadline = dict(self._deadline)
+        self._peak = max(held_now, _SHRINK_FROM)
 
     def release_finished(self) -> tuple[Invite, ...]:
         """Release every finished invite; returns them."""
@@ -394,7 +407,7 @@ class Switchboard:
         else:
             notifications = _parsed(body)
         for n in notifications:
-            _build_nested(n)
+            n.build_models()  # the one rule; a malformed body raises before any is routed
         now = self._now(at)
         deliveries: list[Delivery] = []
         for n in notifications:
@@ -406,10 +419,16 @@ class Switchboard:
 
     def _route(self, n: CommsNotification, now: float, out: list[Delivery]) -> None:
         kind = n.kind
-        if kind is NotificationKind.unrecognised:
-            out.append(unrecognised(n))
+        if kind is _KIND_UNRECOGNISED:
+            out.append(
+                Delivery(
+                    notification=n,
+                    outcome=DeliveryOutcome.unrecognised,
+                    reason=n.reason or "not an invite operation, roster, call or participant",
+                )
+            )
             return
-        if kind is NotificationKind.operation:
+        if kind is _KIND_OPERATION:
             invite = None
             if n.operation_id:
                 invite = self._by_operation.get(n.operation_id)
@@ -423,11 +442,17 @@ class Switchboard:
         matched = False
         for invite in candidates:
             outcome = self._offer(invite, n, now, out)
-            matched = matched or outcome is not Outcome.not_mine
+            matched = matched or outcome is not _NOT_MINE
         if matched:
             return
         if kind is NotificationKind.call_updated:
-            out.append(ignored(n))
+            out.append(
+                Delivery(
+                    notification=n,
+                    outcome=DeliveryOutcome.ignored,
+                    reason="a call update that is not its end moves no invite",
+                )
+            )
             return
         keys = _keys_of(n)
         if any(key in self._released for key in keys):
@@ -447,7 +472,7 @@ class Switchboard:
         before = invite.state
         known_operation = invite.operation_id
         outcome = invite.offer(n, at=now)
-        if outcome is Outcome.not_mine:
+        if outcome is _NOT_MINE:
             return outcome
         if known_operation is None and invite.operation_id:
             self._by_operation.setdefault(invite.operation_id, invite)
@@ -538,6 +563,7 @@ class Switchboard:
             invite = entry[2]
             del self._deadline[invite]
             invite.time_out(at=now)
+            self._schedule(invite, now)  # requested/running lead to cancelling's deadline
             timed_out.append(invite)
         receipt = Receipt((), tuple(timed_out))
         return receipt + self._age_backlog(now) if self._backlog else receipt

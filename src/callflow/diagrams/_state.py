@@ -185,12 +185,13 @@ def _trace(kind: InviteKind, steps: Iterable[StepLike]) -> _Path:
     return _Path(tuple(edges), frozenset(visited), current, tuple(legend))
 
 
-# Colours both writers use: the path in orange, terminal states green and red.
+# Colours both writers use: the path in orange, terminal states green, red and grey-blue.
 _INK, _FAINT, _PATH = "#37474f", "#b0bec5", "#d84315"
 _VISITED_FILL, _CURRENT_FILL = "#ffe0b2", "#ffb74d"
 _TERMINAL_COLOURS: Final = {
     InviteState.completed: ("#c8e6c9", "#2e7d32"),
     InviteState.failed: ("#ffcdd2", "#c62828"),
+    InviteState.cancelled: ("#cfd8dc", "#455a64"),
 }
 
 

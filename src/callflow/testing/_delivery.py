@@ -26,7 +26,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import anyio
 import anyio.lowlevel
@@ -100,11 +100,9 @@ class Sent:
     error: str | None = None
 
 
-@attrs.frozen(order=True)
-class _Queued:
-    due: float
-    seq: int
-    outgoing: Outgoing = attrs.field(eq=False, order=False)
+#: A queue entry: ``(due, order planned, notification)``. A plain tuple, so the heap
+#: compares floats and ints in C (``seq`` is unique: ``Outgoing`` is never compared).
+_Queued = tuple[float, int, Outgoing]
 
 
 class Courier:
@@ -130,6 +128,8 @@ class Courier:
         webhook_headers: Mapping[str, str] | None = None,
     ) -> None:
         self.clock = clock
+        self._target: Target | None = None
+        self._to = "nowhere"
         self.target = target
         #: Every notification sent, oldest first.
         self.sent: list[Sent] = []
@@ -145,6 +145,25 @@ class Courier:
         self._busy = False
 
     @property
+    def target(self) -> Target | None:
+        """Where notifications go (see :data:`Target`); None sends them nowhere."""
+        return self._target
+
+    @target.setter
+    def target(self, value: Target | None) -> None:
+        # What kind of target it is is decided here, once, not per notification: the
+        # runtime Protocol check costs as much as a small notification's delivery.
+        if value is None:
+            to = "nowhere"
+        elif isinstance(value, str):
+            to = value
+        elif isinstance(value, NotificationSink):
+            to = "client"
+        else:
+            to = "callable"
+        self._target, self._to = value, to
+
+    @property
     def manual(self) -> bool:
         """When True, notifications wait in :attr:`pending` for :meth:`deliver_next`."""
         return self._manual
@@ -157,11 +176,11 @@ class Courier:
     @property
     def pending(self) -> tuple[Outgoing, ...]:
         """The notifications planned and not yet sent, in the order they will be sent."""
-        return tuple(q.outgoing for q in sorted(self._queue))
+        return tuple(q[2] for q in sorted(self._queue))
 
     def plan(self, outgoing: Outgoing) -> None:
         """Queue a notification to be sent at its due time."""
-        heapq.heappush(self._queue, _Queued(outgoing.due, next(self._seq), outgoing))
+        heapq.heappush(self._queue, (outgoing.due, next(self._seq), outgoing))
         nap = self._nap
         if nap is not None and outgoing.due < nap[0]:
             nap[1].cancel()
@@ -177,13 +196,11 @@ class Courier:
         keep: list[_Queued] = []
         gone: list[_Queued] = []
         for queued in self._queue:
-            out = queued.outgoing
-            (gone if out.operation_id == operation_id and queued.due > after else keep).append(
-                queued
-            )
+            due, _, out = queued
+            (gone if out.operation_id == operation_id and due > after else keep).append(queued)
         heapq.heapify(keep)
         self._queue[:] = keep
-        return [q.outgoing for q in sorted(gone)]
+        return [q[2] for q in sorted(gone)]
 
     async def deliver_next(self) -> Sent:
         """Send the head of the queue now (see the module docstring).
@@ -194,11 +211,11 @@ class Courier:
         """
         if not self._queue:
             raise CallflowError("FakeGraph: no notification is pending")
-        head = heapq.heappop(self._queue)
+        due, _, outgoing = heapq.heappop(self._queue)
         if isinstance(self.clock, VirtualClock):
-            self.clock.advance_to(head.due)
+            self.clock.advance_to(due)
             await anyio.lowlevel.checkpoint()
-        return await self.send(head.outgoing)
+        return await self.send(outgoing)
 
     async def deliver_all(self) -> list[Sent]:
         """Send every pending notification in order."""
@@ -236,7 +253,7 @@ class Courier:
                 await self._wake.wait()
                 self._wake = None
                 continue
-            due = queue[0].due
+            due = queue[0][0]
             delay = due - self.clock.now()
             if delay > 0:
                 with anyio.CancelScope() as scope:
@@ -244,36 +261,35 @@ class Courier:
                     await self.clock.sleep(delay)
                 self._nap = None
                 continue
-            head = heapq.heappop(queue)
+            outgoing = heapq.heappop(queue)[2]
             self._busy = True
             try:
-                await self.send(head.outgoing)
+                await self.send(outgoing)
             finally:
                 self._busy = False
 
     async def send(self, item: Outgoing) -> Sent:
         """Send one notification to the target now, and log it."""
-        target = self.target
+        target, to = self._target, self._to
         body = dict(item.body)
-        fields: dict[str, Any] = {}
+        fields: dict[str, Any] = {"to": to}
         at = self.clock.now()
         try:
             if target is None:
-                fields["to"] = "nowhere"
+                pass
             elif isinstance(target, str):
-                fields["to"] = target
                 response = await self._webhook_client().post(
                     target,
                     json=body,
                     headers={"Content-Type": "application/json", **self._webhook_headers},
                 )
                 fields["status_code"] = response.status_code
-            elif isinstance(target, NotificationSink):
-                fields["to"] = "client"
-                fields["receipt"] = await target.receive_notifications(body)
+            elif to == "client":
+                sink = cast(NotificationSink, target)
+                fields["receipt"] = await sink.receive_notifications(body)
             else:
-                fields["to"] = "callable"
-                await target(body)
+                deliver = cast(Callable[[dict[str, Any]], Awaitable[object]], target)
+                await deliver(body)
         except (CallflowError, httpx.HTTPError) as exc:
             fields["error"] = f"{type(exc).__name__}: {exc}"
         sent = Sent(

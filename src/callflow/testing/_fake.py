@@ -45,7 +45,7 @@ import random
 import re
 import uuid
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Final, Literal
 
@@ -247,6 +247,30 @@ def _disturb(plan: _Plan, faults: Iterable[NotificationFault]) -> tuple[_Plan, b
         if isinstance(f, DelayNotifications):
             plan = [(t + f.seconds if _selected(f.only, lb) else t, lb, b) for t, lb, b in plan]
     return plan, any(isinstance(f, NotifyBeforeAnswer) for f in faults)
+
+
+def _refused(
+    fault: HttpFault | None, request: httpx.Request, log: Callable[[str], None]
+) -> httpx.Response | None:
+    """The answer of a fault that refuses a request before taking it (POST or DELETE), or None.
+
+    Raises:
+        httpx.ConnectError: the fault drops the connection before the request is sent.
+
+    """
+    if isinstance(fault, DropBeforeSending):
+        log("ConnectError")
+        raise httpx.ConnectError("FakeGraph: connection dropped before sending", request=request)
+    if isinstance(fault, Throttle):
+        log("429")
+        response = _error(429, "Too many requests; retry after the time in Retry-After.")
+        if fault.retry_after is not None:
+            response.headers["Retry-After"] = str(math.ceil(fault.retry_after))
+        return response
+    if isinstance(fault, Refuse):
+        log(str(fault.status))
+        return _error(fault.status, fault.message, code=fault.code)
+    return None
 
 
 class _Transport(httpx.AsyncBaseTransport):
@@ -500,20 +524,9 @@ class FakeGraph:
             log("404")
             return _error(404, f"no such endpoint: {request.method} {request.url.path}")
         fault = self._next_http_fault()
-        if isinstance(fault, DropBeforeSending):
-            log("ConnectError")
-            raise httpx.ConnectError(
-                "FakeGraph: connection dropped before sending", request=request
-            )
-        if isinstance(fault, Throttle):
-            log("429")
-            response = _error(429, "Too many requests; retry after the time in Retry-After.")
-            if fault.retry_after is not None:
-                response.headers["Retry-After"] = str(math.ceil(fault.retry_after))
-            return response
-        if isinstance(fault, Refuse):
-            log(str(fault.status))
-            return _error(fault.status, fault.message, code=fault.code)
+        refused = _refused(fault, request, log)
+        if refused is not None:
+            return refused
         problem = _problem(body)
         if problem is not None:
             log("400")
@@ -560,20 +573,9 @@ class FakeGraph:
             )
 
         fault = self._next(self._delete_faults)
-        if isinstance(fault, DropBeforeSending):
-            log("ConnectError")
-            raise httpx.ConnectError(
-                "FakeGraph: connection dropped before sending", request=request
-            )
-        if isinstance(fault, Throttle):
-            log("429")
-            response = _error(429, "Too many requests; retry after the time in Retry-After.")
-            if fault.retry_after is not None:
-                response.headers["Retry-After"] = str(math.ceil(fault.retry_after))
-            return response
-        if isinstance(fault, Refuse):
-            log(str(fault.status))
-            return _error(fault.status, fault.message, code=fault.code)
+        refused = _refused(fault, request, log)
+        if refused is not None:
+            return refused
         leg = self._legs.get((call_id, participant_id))
         state = "unknown" if leg is None else leg.state(at)
         if leg is None or state not in ("ringing", "joined"):
@@ -653,17 +655,15 @@ class FakeGraph:
             participant_ids=[self._random_id(self._participant_rng) for _ in participants],
         )
         self.operations[op_id] = operation
-        for participant, participant_id in zip(
-            participants, operation.participant_ids, strict=True
-        ):
+        answers = [self._answer_for(p) for p in participants]
+        for answer, participant_id in zip(answers, operation.participant_ids, strict=True):
             assert participant_id is not None
-            answer = self._answer_for(participant)
             joins = at + answer.after if isinstance(answer, Accepts) else None
             ends = None if joins is not None else at + self._ends_after(answer)
             self._legs[(call_id, participant_id)] = _Leg(
                 operation_id=op_id, joins_at=joins, ends_at=ends
             )
-        plan, before = _disturb(self._plan(operation), self._next_notification_faults())
+        plan, before = _disturb(self._plan(operation, answers), self._next_notification_faults())
         outgoing = [
             Outgoing(
                 label=label,
@@ -687,6 +687,8 @@ class FakeGraph:
         return answer.after if isinstance(answer, Declines) else self.ring_timeout
 
     def _answer_for(self, participant: Mapping[str, Any]) -> Answer:
+        if not self._scripts:
+            return self.default_answer
         for identity_id in sorted(_ids(participant)):
             answer = self._scripts.get(identity_id)
             if answer is not None:
@@ -694,10 +696,14 @@ class FakeGraph:
                 return answer
         return self.default_answer
 
-    def _plan(self, op: Operation) -> _Plan:
-        """What the service sends for ``op``: (seconds after taking it, label, body)."""
+    def _plan(self, op: Operation, answers: list[Answer]) -> _Plan:
+        """What the service sends for ``op``, whose participants answer as ``answers``.
+
+        Returns:
+            ``(seconds after taking it, label, body)`` for each notification.
+
+        """
         quirks = self.quirks
-        answers = [self._answer_for(p) for p in op.participants]
         refusal = next((a for a in answers if not isinstance(a, Accepts)), None)
         if refusal is not None:
             when = self._ends_after(refusal)

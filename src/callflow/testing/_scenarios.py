@@ -35,7 +35,7 @@ from .._trace import MemoryRecorder
 from ._clock import VirtualClock
 from ._delivery import Sent
 from ._fake import FakeGraph, Received
-from ._script import Answer, Declines, Fault, Quirks, Throttle
+from ._script import Answer, Answers, Declines, Fault, Quirks, Throttle
 
 __all__ = ["Scenario", "ScenarioResult", "SPEC_REQUESTS", "SCENARIOS", "run_scenario"]
 
@@ -120,7 +120,9 @@ class Scenario:
         scripts: ``(identity id, answer)`` pairs for the fake.
         faults: faults queued on the fake before the invite.
         expect: the state the invite should end in.
-        expect_reason: for ``failed``, the :class:`~callflow.FailureReason` expected.
+        expect_reason: for ``failed`` or ``cancelled``, the
+            :class:`~callflow.FailureReason` expected.
+        timeout: the invite's own deadline per state (``client.invite(timeout=)``).
         note: a remark shown with its result.
         example: the spec's example number, if it is one.
 
@@ -136,6 +138,7 @@ class Scenario:
     faults: tuple[Fault, ...] = ()
     expect: InviteState = InviteState.completed
     expect_reason: FailureReason | None = None
+    timeout: float | None = None
     note: str | None = None
     example: int | None = None
 
@@ -150,7 +153,8 @@ class Scenario:
         return self.name.replace(" ", "-")
 
 
-#: The spec's five examples, a declined invite and a throttled one.
+#: The spec's five examples, a declined invite, a throttled one, and one nobody answers in
+#: time: cancelled (its DELETE sent) at its deadline.
 SCENARIOS: Final[tuple[Scenario, ...]] = (
     Scenario(
         name="example 1",
@@ -221,6 +225,18 @@ SCENARIOS: Final[tuple[Scenario, ...]] = (
         request=SPEC_REQUESTS[4],
         faults=(Throttle(retry_after=1),),
         note="429 with Retry-After: 1, sent again after 1 s",
+    ),
+    Scenario(
+        name="unanswered",
+        title="example 4's participant would answer at 45 s; cancelled at the 30 s deadline",
+        call_id=_CALL,
+        request=SPEC_REQUESTS[4],
+        quirks=Quirks(),  # the answer carries participants[].id, as the service fills it in
+        scripts=(("+12345678901", Answers(after=45.0)),),
+        timeout=30.0,
+        expect=InviteState.cancelled,
+        expect_reason=FailureReason.timeout,
+        note="at the deadline callflow sends the DELETE (204): the ring stops, nobody joins",
     ),
 )
 
@@ -299,6 +315,7 @@ async def run_scenario(scenario: Scenario, *, store: Store | None = None) -> Sce
                     scenario.call_id,
                     scenario.request["participants"],
                     client_context=scenario.request.get("clientContext"),
+                    timeout=scenario.timeout,
                 )
                 with contextlib.suppress(InviteFailed):
                     await handle.wait()

@@ -118,7 +118,12 @@ def _calls(prefix: str, call_id: str, rest: str = "") -> str:
 def _leaves(identity: Any) -> dict[str, Any]:
     if not isinstance(identity, Mapping):
         return {}
-    return {k: dict(v) for k in IDENTITY_KEYS if isinstance(v := identity.get(k), Mapping)}
+    # Most kinds are absent or null: test for None before the (slower) ABC check.
+    return {
+        k: dict(v)
+        for k in IDENTITY_KEYS
+        if (v := identity.get(k)) is not None and isinstance(v, Mapping)
+    }
 
 
 def _typed_identity(identity: Any) -> _JSON:
