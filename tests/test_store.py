@@ -260,6 +260,30 @@ async def test_a_deadline_moved_or_set_twice_is_claimed_once_at_its_latest_time(
     assert [] == await store.claim_due(13.5, lease=5)
 
 
+async def test_an_append_whose_snapshot_is_kept_sets_the_deadline_in_the_same_step(
+    store: Store, peer: Store
+) -> None:
+    invite_id = await registered(store)
+    await store.schedule(invite_id, at=50.0)
+    kept = await store.append(
+        invite_id,
+        "a",
+        notification_event(invite_id, 1),
+        snapshot=Snapshot(version=2, state="running"),
+        deadline=7.0,
+    )
+    # Not kept (a stale version): the deadline stays where it was.
+    stale = await peer.append(
+        invite_id,
+        "b",
+        notification_event(invite_id, 2),
+        snapshot=Snapshot(version=2, state="failed"),
+        deadline=1.0,
+    )
+    assert (kept.saved, stale.saved) == (True, False)
+    assert [(invite_id, 7.0)] == [(d.invite_id, d.at) for d in await store.claim_due(9, lease=5)]
+
+
 async def test_a_released_invite_has_no_deadline_and_no_call_route(store: Store) -> None:
     invite_id = await registered(store, route_keys=(call_key(REPLACED),))
     await store.schedule(invite_id, at=1.0)

@@ -20,3 +20,17 @@ def test_the_store_row_measures_redis_memory_and_the_round_trip(
     figures = [row["callflow_us"], *row["baselines"].values()]
     assert all(isinstance(f, float) and math.isfinite(f) and f > 0 for f in figures), row
     assert isinstance(row["met"], bool)
+
+
+def test_the_fleet_rows_run_at_a_tiny_size(redis_url: str) -> None:
+    fleet_bench = runpy.run_path(str(BENCH.parent / "fleet_bench.py"))
+    rows = [
+        fleet_bench["row_store_notification"](redis_url, 10, 1, "asyncio"),
+        fleet_bench["row_store_notification"](redis_url, 10, 1, "trio"),
+        fleet_bench["row_fleet_throughput"](redis_url, 10),
+    ]
+    for row in rows:
+        ours = row.get("callflow_us", row.get("callflow_per_s"))
+        figures = [ours, *row["baselines"].values()]
+        assert all(isinstance(f, float) and math.isfinite(f) and f > 0 for f in figures), row
+        assert isinstance(row["met"], bool)

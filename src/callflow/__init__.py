@@ -47,6 +47,16 @@ if TYPE_CHECKING:  # the names, for type checkers; at run time they load on firs
     from ._flow_engine import InviteInto, WorkflowHandle
     from ._handle import InviteHandle
     from ._ids import Invite
+    from ._redis import RedisStore
+    from ._store import (
+        Change,
+        ClientContextInFlight,
+        MemoryStore,
+        Snapshot,
+        Store,
+        StoreError,
+        UnknownInvite,
+    )
     from ._tokens import GRAPH_SCOPE, Cloud, TokenCredential, TokenSource
     from ._trace import (
         JsonlRecorder,
@@ -113,6 +123,12 @@ __all__ = [
     "TraceError",
     "read_trace",
     "replay",
+    # stores: where invites live (a fleet shares one)
+    "Store",
+    "MemoryStore",
+    "RedisStore",
+    "Snapshot",
+    "Change",
     # notifications
     "parse_notifications",
     "CommsNotification",
@@ -136,12 +152,23 @@ __all__ = [
     "InviteFailed",
     "RemoveFailed",
     "WebhookAuthError",
+    "StoreError",
+    "ClientContextInFlight",
+    "UnknownInvite",
 ]
 
 #: Where each public name lives. ``import callflow`` loads none of them: a name's module is
 #: imported when the name is first used, so the sans-I/O core (``Invite``, ``Switchboard``)
 #: runs without loading anyio or httpx.
 _LAZY: dict[str, str] = {
+    "RedisStore": "._redis",
+    "Store": "._store",
+    "MemoryStore": "._store",
+    "Snapshot": "._store",
+    "Change": "._store",
+    "StoreError": "._store",
+    "ClientContextInFlight": "._store",
+    "UnknownInvite": "._store",
     "TokenValidator": "._auth",
     "GRAPH_BASE_URL": "._client",
     "Client": "._client",

@@ -31,6 +31,7 @@ import contextlib
 import inspect
 import os
 import sys
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
@@ -45,6 +46,7 @@ from ._core._machine import InviteState
 from ._core._notifications import parse_notifications
 from ._core._records import Step
 from ._exceptions import CallflowError
+from ._store import MemoryStore, Store
 from ._trace import JsonlRecorder, TraceError, invites_of, read_trace, replay
 from .testing import SCENARIOS, ScenarioResult, run_scenario
 from .testing._flow_scenarios import (
@@ -182,6 +184,21 @@ def _write_trace(directory: Path, result: ScenarioResult | WorkflowScenarioResul
     return path
 
 
+def _store(url: str | None) -> Store | None:
+    """The demo's store from ``--store`` (see the parser's help).
+
+    Raises:
+        ValueError: a URL that names no store callflow has.
+    """
+    if url is None:
+        return None
+    if url == "memory":
+        return MemoryStore()
+    from ._redis import RedisStore
+
+    return RedisStore(url, prefix=f"callflow-demo-{uuid.uuid4().hex[:8]}")
+
+
 def _demo(args: argparse.Namespace) -> int:
     trace_dir: Path | None = args.trace_dir
     if trace_dir is not None:
@@ -190,8 +207,16 @@ def _demo(args: argparse.Namespace) -> int:
         except OSError as exc:
             return _fail("demo", f"cannot create {trace_dir}: {exc.strerror or exc}")
 
+    try:
+        store = _store(args.store)
+    except ValueError as exc:
+        return _fail("demo", str(exc))
+
     async def play() -> tuple[list[ScenarioResult], list[WorkflowScenarioResult]]:
-        invites = [await run_scenario(scenario) for scenario in SCENARIOS]
+        if store is None:
+            invites = [await run_scenario(scenario) for scenario in SCENARIOS]
+        else:
+            invites = [await run_scenario(scenario, store=store) for scenario in SCENARIOS]
         return invites, [await run_workflow_scenario(s) for s in WORKFLOW_SCENARIOS]
 
     try:
@@ -199,6 +224,8 @@ def _demo(args: argparse.Namespace) -> int:
     except (LookupError, ImportError) as exc:
         hint = "; install it: pip install 'callflow[trio]'" if args.backend == "trio" else ""
         return _fail("demo", f"the {args.backend} backend is not available ({exc}){hint}")
+    except OSError as exc:
+        return _fail("demo", f"cannot reach the store {args.store}: {exc.strerror or exc}")
     symbols = _symbols(sys.stdout)
     print(
         "callflow demo: the spec's examples, a declined invite, a throttled one and an "
@@ -391,6 +418,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "-v", "--verbose", action="store_true", help="show every step (default: the path only)"
+    )
+    demo.add_argument(
+        "--store",
+        metavar="URL",
+        help="keep the invites in this store: redis://host:port/db (a fresh key prefix per "
+        "run) or 'memory' (default: none, they stay in the Client's process)",
     )
     again = commands.add_parser(
         "replay",

@@ -55,7 +55,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 import anyio.abc
@@ -80,6 +80,10 @@ from ._kiota import KiotaParsable, from_sdk
 from ._tasks import start_background, stop_background
 from ._tokens import TokenCache, TokenSource, cloud_named
 from ._trace import RECORDED_HEADERS, Recorder
+
+if TYPE_CHECKING:
+    from ._fleet import StoreEngine
+    from ._store import Store
 
 __all__ = ["Client", "GRAPH_BASE_URL"]
 
@@ -148,6 +152,11 @@ class Client:
         backlog_limit: see :class:`~callflow.Switchboard`.
         backlog_max_age: see :class:`~callflow.Switchboard`.
         recorder: where each invite's inputs are written (:class:`~callflow.Recorder`).
+        store: where invites live (:class:`~callflow.Store`): None keeps them in this
+            process (the Switchboard); a :class:`~callflow.MemoryStore` or
+            :class:`~callflow.RedisStore` shares them with every Client on the same store
+            (a fleet; see the README's "Running a fleet"). With a store and no ``clock``,
+            time is wall-clock time, the same on every machine.
         callback_limit: how many callback calls may wait at once (all lanes together);
             past that, new ones are dropped and counted in :attr:`callbacks_dropped`.
         work_per_part: the most (invite, notification) offers applied between two
@@ -177,6 +186,7 @@ class Client:
         recorder: Recorder | None = None,
         callback_limit: int = 10_000,
         work_per_part: int = 2_000,
+        store: Store | None = None,
     ) -> None:
         if callback_limit < 1 or work_per_part < 1:
             raise ConfigurationError("callback_limit and work_per_part must be at least 1")
@@ -187,6 +197,13 @@ class Client:
         self._tokens = TokenCache(token, graph.scope)
         self.base_url = (graph.base_url if base_url is None else base_url).rstrip("/")
         self.retry = retry or RetryPolicy()
+        self.store = store
+        self._fleet: StoreEngine | None = None
+        if store is not None:
+            from ._fleet import StoreEngine, WallClock
+
+            clock = clock or WallClock()
+            self._fleet = StoreEngine(self, store)
         self.clock: Clock = clock or SystemClock()
         self.switchboard = Switchboard(
             deadlines=deadlines,
@@ -240,7 +257,15 @@ class Client:
         # Absolute URLs: the client's own base_url when it has one, else ours. (httpx
         # parses a relative URL twice to merge it; an absolute one once.)
         self._root = str(self._http.base_url).rstrip("/") or self.base_url
+        if self._fleet is not None:
+            await self._fleet.enter()
         self._tg = await start_background(self._timer_loop, "callflow timer")
+        if self._fleet is not None:
+            try:
+                await self._fleet.start(self._tg)
+            except BaseException:
+                await self.__aexit__(None, None, None)
+                raise
         return self
 
     async def __aexit__(
@@ -256,6 +281,8 @@ class Client:
             # The body's exception goes on as raised (InviteFailed stays InviteFailed).
             await stop_background(tg)
         finally:
+            if self._fleet is not None:
+                await self._fleet.close()
             for handle in self._handles.values():
                 handle.close()
                 if self.recorder is not None:
@@ -325,22 +352,35 @@ class Client:
                 tearing_down_original=timeout,
             )
         )
+        fields: dict[str, Any] = {
+            "call_id": invite.call_id,
+            "kind": invite.kind.value,
+            "request": invite.request().json,
+        }
+        fleet = self._fleet
+        if fleet is not None:
+            if own is not None:
+                fields["deadlines"] = {"requested": timeout, "running": timeout}
+                fields["deadlines"]["tearing_down_original"] = timeout
+            event = self._event(invite, "invite", **fields)
+            await fleet.register(invite, event)
+            handle = InviteHandle(invite, canceller=self._cancel, remover=self.remove_participant)
+            self._handles[invite.invite_id] = handle
+            if self.recorder is not None:
+                self._write(event)
+            last = await self._send(fleet.sending_copy(invite), fleet.deadline_of(invite.invite_id))
+            self._changed(await fleet.sent(invite.invite_id, last))
+            return handle
         receipt = self.switchboard.add(invite, at=self.clock.now(), deadlines=own, before_post=True)
         handle = InviteHandle(invite, canceller=self._cancel, remover=self.remove_participant)
         self._handles[invite.invite_id] = handle
         if self.recorder is not None:
-            self._record(
-                invite,
-                "invite",
-                call_id=invite.call_id,
-                kind=invite.kind.value,
-                request=invite.request().json,
-            )
+            self._record(invite, "invite", **fields)
         if receipt.deliveries:
             self._after(receipt)
         self._arm(self.switchboard.deadline_of(invite))
         with self._bounded(invite):
-            await self._send(invite)
+            await self._send(invite, self.switchboard.deadline_of(invite))
         self._moved(invite)
         if self._closing:
             raise CallflowError(
@@ -426,14 +466,19 @@ class Client:
             await self._sends_done.wait()
         self._sends_done = None
 
-    async def _send(self, invite: Invite) -> None:
-        """Perform what the core's :class:`~callflow._core._retry.Sending` asks, until it stops."""
+    async def _send(self, invite: Invite, deadline: float | None) -> dict[str, Any] | None:
+        """Perform what the core's :class:`~callflow._core._retry.Sending` asks, until it stops.
+
+        Returns:
+            The input the invite took last (its answer, or why there is none), as a trace
+            event; None when it took none.
+        """
         http = self._http
         assert http is not None
         request = invite.request()
         content = request.content()
         url = self._root + request.url
-        flow = Sending(invite, self.retry, self.switchboard.deadline_of(invite))
+        flow = Sending(invite, self.retry, deadline)
         action = flow.start()
         while not isinstance(action, Stop):
             if not isinstance(action, Send):
@@ -445,16 +490,18 @@ class Client:
                     extra=_log_ids(invite),
                 )
                 await self.clock.sleep(action.seconds)
+                if self._fleet is not None:  # another instance may have moved it on
+                    flow.invite = await self._fleet.refreshed(invite.invite_id)
                 at = self.clock.now()
                 action = flow.resume(at=at)
                 if isinstance(action, Stop) and action.fed is not None:
-                    self._recorded(invite, action.fed, action.reason, at=at)
+                    return self._recorded(invite, action.fed, action.reason, at=at)
                 continue
             headers = await self._authorised(request.headers)
             if isinstance(headers, str):
-                stop = flow.cannot_send(headers, at=self.clock.now())
-                self._recorded(invite, "send_failed", stop.reason)
-                return
+                at = self.clock.now()
+                stop = flow.cannot_send(headers, at=at)
+                return self._recorded(invite, "send_failed", stop.reason, at=at)
             logger.debug(
                 "invite %s: POST %s (attempt %d)",
                 invite.invite_id,
@@ -467,24 +514,25 @@ class Client:
                 response = await http.post(url, content=content, headers=headers)
             except _NOT_SENT as exc:
                 self._posting.discard(invite.invite_id)
-                action = flow.not_sent(type(exc).__name__, at=self.clock.now())
+                at = self.clock.now()
+                action = flow.not_sent(type(exc).__name__, at=at)
                 if isinstance(action, Stop):
-                    self._recorded(invite, "send_failed", action.reason)
                     logger.warning(
                         "invite %s: unreachable (%s)", invite.invite_id, exc, extra=_log_ids(invite)
                     )
+                    return self._recorded(invite, "send_failed", action.reason, at=at)
                 continue
             except httpx.TransportError as exc:
                 self._posting.discard(invite.invite_id)
-                stop = flow.lost(type(exc).__name__, at=self.clock.now())
-                self._recorded(invite, "outcome_unknown", stop.reason)
+                at = self.clock.now()
+                stop = flow.lost(type(exc).__name__, at=at)
                 logger.warning(
                     "invite %s: %s; not re-sending",
                     invite.invite_id,
                     stop.reason,
                     extra=_log_ids(invite),
                 )
-                return
+                return self._recorded(invite, "outcome_unknown", stop.reason, at=at)
             self._posting.discard(invite.invite_id)
             now = self.clock.now()
             action = flow.answered(
@@ -494,9 +542,10 @@ class Client:
                 at=now,
                 wall=time.time(),
             )
-            if isinstance(action, Stop) and self.recorder is not None:
-                self._record_response(invite, response, now)
             logger.debug("invite %s: %s", invite.invite_id, action, extra=_log_ids(invite))
+            if isinstance(action, Stop):
+                return self._record_response(invite, response, now)
+        return None
 
     # -- cancels and removals ---------------------------------------------------------
 
@@ -504,6 +553,14 @@ class Client:
         """Feed the bot's cancel to the invite and start its DELETEs (handle.cancel)."""
         self._task_group()
         at = self.clock.now()
+        if self._fleet is not None:  # the cancel is an input like any other: to the store
+            event = self._event(invite, "cancel", at=at)
+            if self.recorder is not None:
+                self._write(event)
+            folded = await self._fleet.sent(invite.invite_id, event)
+            self._changed(folded)
+            self._start_deletes(folded)
+            return folded.state
         state = invite.cancel(at=at)
         if self.recorder is not None:
             self._record(invite, "cancel", at=at)
@@ -524,26 +581,38 @@ class Client:
     async def _cancel_participant(
         self, invite: Invite, request: HttpRequest, key: tuple[str, str]
     ) -> None:
+        fleet = self._fleet
+        event: dict[str, Any] | None = None
         try:
-            flow = Deleting(
-                request, self.retry, invite=invite, deadline=self.switchboard.deadline_of(invite)
+            target = invite if fleet is None else fleet.sending_copy(invite)
+            deadline = (
+                self.switchboard.deadline_of(invite)
+                if fleet is None
+                else fleet.deadline_of(invite.invite_id)
             )
+            flow = Deleting(request, self.retry, invite=target, deadline=deadline)
             result = await self._perform_delete(flow)
-            if flow.fed and self.recorder is not None:  # the input the invite was fed
+            if flow.fed:  # the input the invite was fed
                 said = (
                     {"status_code": result.status_code}
                     if result.removed
                     else {"reason": result.reason}
                 )
-                self._record(
+                event = self._event(
                     invite,
                     "delete_response" if result.removed else "delete_failed",
                     at=result.at,
                     participant_id=result.participant_id,
                     **said,
                 )
+                if self.recorder is not None:
+                    self._write(event)
         finally:
             self._deleting.discard(key)
+        if fleet is not None:  # the store folds it, once fleet-wide
+            if event is not None:
+                self._changed(await fleet.sent(invite.invite_id, event))
+            return
         self._moved(invite)
 
     async def remove_participant(self, call_id: str, participant_id: str) -> bool:
@@ -613,38 +682,52 @@ class Client:
 
     def _recorded(
         self, invite: Invite, type_: str, reason: str, *, at: float | None = None
-    ) -> None:
+    ) -> dict[str, Any]:
+        event = self._event(invite, type_, reason=reason, at=at)
         if self.recorder is not None:
-            self._record(invite, type_, reason=reason, at=at)
+            self._write(event)
+        return event
 
     # -- recording --------------------------------------------------------------------------
 
-    def _record(
+    def _event(
         self, invite: Invite, type_: str, *, at: float | None = None, **fields: Any
-    ) -> None:
-        recorder = self.recorder
-        assert recorder is not None
-        event = {
+    ) -> dict[str, Any]:
+        return {
             "type": type_,
             "client_context": invite.client_context,
             "invite_id": invite.invite_id,
             "at": self.clock.now() if at is None else at,
             **fields,
         }
+
+    def _record(
+        self, invite: Invite, type_: str, *, at: float | None = None, **fields: Any
+    ) -> None:
+        self._write(self._event(invite, type_, at=at, **fields))
+
+    def _write(self, event: dict[str, Any]) -> None:
+        recorder = self.recorder
+        assert recorder is not None
         try:
             recorder.record(event)
         except Exception:
-            logger.exception("recorder %r raised; event %s not recorded", recorder, type_)
+            logger.exception("recorder %r raised; event %s not recorded", recorder, event["type"])
 
-    def _record_response(self, invite: Invite, response: httpx.Response, at: float) -> None:
+    def _record_response(
+        self, invite: Invite, response: httpx.Response, at: float
+    ) -> dict[str, Any]:
         headers = {k: v for k in RECORDED_HEADERS if (v := response.headers.get(k)) is not None}
         try:
             body: Any = response.json()
         except ValueError:
             body = response.text or None
-        self._record(
+        event = self._event(
             invite, "response", at=at, status_code=response.status_code, headers=headers, body=body
         )
+        if self.recorder is not None:
+            self._write(event)
+        return event
 
     def _record_result(self, invite: Invite) -> None:
         self._record(
@@ -787,6 +870,10 @@ class Client:
             if content_type is not None and "json" not in content_type.lower():
                 raise NotificationError(f"content type {content_type!r} is not JSON")
         notifications = parse_notifications(body)
+        if self._fleet is not None:
+            receipt = await self._fleet.receive(notifications, at=self.clock.now())
+            self._after(receipt)
+            return receipt
         lock = self._applying
         if len(notifications) > 1 or (lock is not None and lock.locked()):
             return await self._receive_in_parts(notifications)
@@ -820,6 +907,30 @@ class Client:
             tuple(d for p in parts for d in p.deliveries),
             tuple(i for p in parts for i in p.timed_out),
         )
+
+    async def attach(self, client_context: str) -> InviteHandle:
+        """A handle on an invite another instance (or this one, before a restart) sent.
+
+        Needs a shared ``store``: the invite is folded from its stored inputs, and the
+        handle follows it to its outcome like one :meth:`invite` returned. Nothing is
+        sent: an invite whose answer never arrived waits for its notifications, and its
+        deadline fails it if none comes.
+
+        Args:
+            client_context: the invite's clientContext.
+
+        Returns:
+            An :class:`InviteHandle` (already finished, if the invite is).
+
+        Raises:
+            UnknownInvite: the store has no invite with this clientContext.
+            CallflowError: the Client is not open, or has no store.
+
+        """
+        self._task_group()
+        if self._fleet is None:
+            raise CallflowError("attach needs a store: Client(store=callflow.RedisStore(url))")
+        return await self._fleet.attach(client_context)
 
     # -- what follows a change --------------------------------------------------------------
 
@@ -1055,4 +1166,5 @@ class Client:
 
     def __repr__(self) -> str:
         state = "open" if self._tg is not None else "closed"
-        return f"<Client {state} invites={len(self.switchboard)} base_url={self.base_url!r}>"
+        held = len(self.switchboard) if self._fleet is None else len(self._fleet)
+        return f"<Client {state} invites={held} base_url={self.base_url!r}>"

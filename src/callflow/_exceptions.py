@@ -12,6 +12,9 @@
     ├── WorkflowError (ValueError)      a workflow declaration, input or trace event that
     │                                   is wrong (or participants that do not fit it)
     ├── WebhookAuthError                an inbound callback failed authentication
+    ├── StoreError (ValueError)         a store refused what it was asked (``_store.py``)
+    │   ├── ClientContextInFlight       the clientContext is held by an invite in flight
+    │   └── UnknownInvite               no such invite in the store (never, or expired)
     ├── InviteFailed                    an invite ended in ``failed`` or ``cancelled``
     │                                   (refused, declined, timed out, cancelled, its
     │                                   outcome unknown); ``failure.reason`` says which

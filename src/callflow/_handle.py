@@ -136,8 +136,8 @@ class InviteHandle:
             CallflowError: the Client was closed first.
 
         """
-        invite = self.invite
         await self._finished()
+        invite = self.invite
         if invite.state is not InviteState.completed:
             assert invite.failure is not None
             raise InviteFailed(
@@ -146,10 +146,9 @@ class InviteHandle:
         return invite.state
 
     async def _finished(self) -> InviteState:
-        invite = self.invite
-        while not invite.is_finished:
+        while not self.invite.is_finished:  # re-read: a store-backed Client swaps it
             await self._next_change()
-        return invite.state
+        return self.invite.state
 
     async def cancel(self) -> InviteState:
         """Cancel the invite: stop the ringing, and wait until the invite ends.
@@ -218,9 +217,9 @@ class InviteHandle:
 
     async def __aiter__(self) -> AsyncIterator[Step]:
         """Yield each step (not the ignored ones) as it happens, until the invite finishes."""
-        invite = self.invite
         index = 0
         while True:
+            invite = self.invite  # re-read: a store-backed Client swaps it
             steps = list(invite.history[index:])
             index += len(steps)
             for step in steps:

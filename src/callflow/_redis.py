@@ -120,6 +120,7 @@ local n = redis.call('RPUSH', KEYS[2], ARGV[2])
 if ARGV[3] ~= '' and tonumber(ARGV[3]) == n then
   redis.call('HSET', KEYS[1], 'version', n, 'snapshot', ARGV[4])
   redis.call('PUBLISH', ARGV[5], ARGV[6])
+  if KEYS[4] then redis.call('ZADD', KEYS[4], ARGV[7], ARGV[8]) end
   return {1, n, 1}
 end
 return {1, n, 0}
@@ -367,10 +368,16 @@ class RedisStore:
         event: Mapping[str, Any],
         *,
         snapshot: Snapshot | None = None,
+        deadline: float | None = None,
     ) -> Appended:
-        """See :meth:`callflow._store.Store.append`."""
+        """See :meth:`callflow._store.Store.append`.
+
+        On one server the deadline is set by the same script (one round trip); on a
+        cluster its key is in another slot, so it is set by a second command.
+        """
         check_event(invite_id, event)
         call_id = await self._call_of(invite_id)
+        keys = self._invite_keys(call_id, invite_id)
         args: list[str | int | float] = [fingerprint, _json(dict(event))]
         if snapshot is None:
             args += ["", "", "", ""]
@@ -378,9 +385,14 @@ class RedisStore:
             change = Change(invite_id=invite_id, snapshot=snapshot)
             args += [snapshot.version, json.dumps(snapshot.to_dict()), self._channel]
             args.append(change.to_json())
-        new, count, saved = await self._eval(_APPEND, self._invite_keys(call_id, invite_id), args)
+            if deadline is not None and not self._cluster:
+                keys.append(self._deadlines)
+                args += [repr(deadline), invite_id]
+        new, count, saved = await self._eval(_APPEND, keys, args)
         if new == -1:
             raise UnknownInvite(invite_id)
+        if saved and deadline is not None and self._cluster:
+            await self._redis.zadd(self._deadlines, {invite_id: deadline})
         return Appended(new=bool(new), count=int(count), saved=bool(saved))
 
     async def inputs(self, invite_id: str, start: int = 0) -> list[dict[str, Any]]:

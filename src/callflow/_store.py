@@ -253,6 +253,7 @@ class Store(Protocol):
         event: Mapping[str, Any],
         *,
         snapshot: Snapshot | None = None,
+        deadline: float | None = None,
     ) -> Appended:
         """Append one input, unless one with the same fingerprint is there; atomically.
 
@@ -262,6 +263,8 @@ class Store(Protocol):
             event: the input, as a trace event.
             snapshot: the fold including this input, kept and published only when its
                 version equals the new count (no other input came in between).
+            deadline: when the snapshot is kept, the invite's deadline becomes this (as
+                :meth:`schedule`), in the same round trip.
 
         Raises:
             UnknownInvite: no such invite.
@@ -456,6 +459,7 @@ class MemoryStore:
         event: Mapping[str, Any],
         *,
         snapshot: Snapshot | None = None,
+        deadline: float | None = None,
     ) -> Appended:
         """See :meth:`Store.append`."""
         check_event(invite_id, event)
@@ -469,6 +473,8 @@ class MemoryStore:
         if saved:
             assert snapshot is not None
             self._keep(invite_id, record, snapshot)
+            if deadline is not None:
+                self._schedule(invite_id, deadline)
         return Appended(new=True, count=count, saved=saved)
 
     async def inputs(self, invite_id: str, start: int = 0) -> list[dict[str, Any]]:
@@ -514,6 +520,9 @@ class MemoryStore:
     async def schedule(self, invite_id: str, at: float) -> None:
         """See :meth:`Store.schedule`."""
         self._record(invite_id)
+        self._schedule(invite_id, at)
+
+    def _schedule(self, invite_id: str, at: float) -> None:
         self._deadlines[invite_id] = at
         heapq.heappush(self._due, (at, invite_id))
 

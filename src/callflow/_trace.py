@@ -50,6 +50,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any, Final, Protocol
 
+from ._core._invite import Invite as CoreInvite
 from ._core._notifications import parse_notifications
 from ._core._records import Step
 from ._exceptions import CallflowError
@@ -422,7 +423,7 @@ def replay(events: Iterable[Mapping[str, Any]]) -> Invite:
     return invite
 
 
-def _feed(invite: Invite, kind: object, event: Mapping[str, Any], at: float) -> bool:
+def _feed(invite: CoreInvite, kind: object, event: Mapping[str, Any], at: float) -> bool:
     """Feed one recorded input; False for an unknown type."""
     if kind == "response":
         body = event.get("body")

@@ -184,6 +184,18 @@ class _Waiting:
     seq: int
 
 
+def unrecognised(n: CommsNotification) -> Delivery:
+    """The delivery of a notification callflow does not track (the store engine's too)."""
+    reason = n.reason or "not an invite operation, roster, call or participant"
+    return Delivery(notification=n, outcome=DeliveryOutcome.unrecognised, reason=reason)
+
+
+def ignored(n: CommsNotification) -> Delivery:
+    """The delivery of a call update that moves no invite (the store engine's too)."""
+    reason = "a call update that is not its end moves no invite"
+    return Delivery(notification=n, outcome=DeliveryOutcome.ignored, reason=reason)
+
+
 def _keys_of(n: CommsNotification) -> tuple[_Key, ...]:
     if n.kind is NotificationKind.operation:
         keys: list[_Key] = []

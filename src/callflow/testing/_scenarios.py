@@ -23,12 +23,14 @@ import anyio
 import attrs
 
 from .._client import Client
+from .._clock import Clock, SystemClock
 from .._core._invite import Invite as CoreInvite
 from .._core._machine import InviteKind, InviteState
 from .._core._records import FailureReason
 from .._core._retry import RetryPolicy
 from .._exceptions import InviteFailed
 from .._ids import Invite
+from .._store import MemoryStore, Store
 from .._trace import MemoryRecorder
 from ._clock import VirtualClock
 from ._delivery import Sent
@@ -270,20 +272,30 @@ class ScenarioResult:
         return scenario.expect_reason is None or reason is scenario.expect_reason
 
 
-async def run_scenario(scenario: Scenario) -> ScenarioResult:
+async def run_scenario(scenario: Scenario, *, store: Store | None = None) -> ScenarioResult:
     """Play one scenario on a fresh virtual clock, until nothing more is sent.
 
     Runs on whichever anyio backend is current; takes no real time to speak of.
+
+    Args:
+        scenario: the scenario.
+        store: the Client's store (``callflow demo --store``); None keeps the invite in
+            the Client's process, as by default. A store over a socket (Redis) runs the
+            scenario on the real clock: the virtual clock's autojump would move time on
+            while a Redis answer is on its way, so the timings are then real ones.
 
     Returns:
         A :class:`ScenarioResult`.
 
     """
-    clock = VirtualClock()
+    real = store is not None and not isinstance(store, MemoryStore)
+    virtual = VirtualClock()
+    clock: Clock = SystemClock() if real else virtual
     recorder = MemoryRecorder()
     ids = () if scenario.operation_id is None else (scenario.operation_id,)
     async with anyio.create_task_group() as tg:
-        tg.start_soon(clock.autojump, name="callflow virtual clock")
+        if not real:
+            tg.start_soon(virtual.autojump, name="callflow virtual clock")
         async with (
             # A scenario's faults may keep its invite from ever being taken.
             FakeGraph(
@@ -295,10 +307,10 @@ async def run_scenario(scenario: Scenario) -> ScenarioResult:
                 fake.script(identity_id, answer)
             fake.fault(*scenario.faults)
             async with Client(
-                http, clock=clock, recorder=recorder, retry=RetryPolicy(jitter=False)
+                http, clock=clock, recorder=recorder, retry=RetryPolicy(jitter=False), store=store
             ) as client:
                 fake.deliver_to(client)
-                started = clock.now()
+                started = client.clock.now()
                 handle = await client.invite(
                     scenario.call_id,
                     scenario.request["participants"],
