@@ -36,13 +36,13 @@ declares its own workflow with the same three classes.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import attrs
 
 from .._exceptions import WorkflowError
+from ._strenum import StrEnum
 
 __all__ = [
     "WorkflowError",
@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 
-class Outcome(str, enum.Enum):
+class Outcome(StrEnum):
     """What the engine reports about one invite of a workflow.
 
     * ``completed``: the participant joined.
@@ -80,11 +80,8 @@ class Outcome(str, enum.Enum):
     removed = "removed"
     remove_failed = "remove_failed"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Fate(str, enum.Enum):
+class Fate(StrEnum):
     """Where one invite of a workflow is, as the workflow sees it."""
 
     not_invited = "not_invited"
@@ -98,11 +95,8 @@ class Fate(str, enum.Enum):
     cancel_failed = "cancel_failed"
     removed = "removed"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class FlowTrigger(str, enum.Enum):
+class FlowTrigger(StrEnum):
     """What moves a workflow: an invite's outcome, its state's deadline, or a cancel."""
 
     completed = "completed"
@@ -114,9 +108,6 @@ class FlowTrigger(str, enum.Enum):
     remove_failed = "remove_failed"
     deadline = "deadline"
     cancel = "cancel"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 _F = Fate
