@@ -9,7 +9,7 @@ own (examples 2 and 4), without example 2's ``replacesCallId``.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,6 @@ from callflow._cli import main
 from callflow._core._flows import hunt
 from callflow._flow_engine import outcomes_of
 from callflow.testing import (
-    SPEC_REQUESTS,
     Answers,
     Declines,
     FakeGraph,
@@ -30,25 +29,9 @@ from callflow.testing import (
     SlowAnswer,
     VirtualClock,
 )
+from flow_support import CALL_ID, IDS, PARTICIPANTS
 
 pytestmark = pytest.mark.anyio
-
-CALL_ID = "7531d31f-d10d-44de-802f-c569dbca451c"
-PARTICIPANTS: list[dict[str, Any]] = [
-    *(
-        {k: v for k, v in p.items() if k != "replacesCallId"}
-        for p in SPEC_REQUESTS[2]["participants"]
-    ),
-    dict(SPEC_REQUESTS[4]["participants"][0]),
-]
-
-
-def _id_of(participant: Mapping[str, Any]) -> str:
-    (leaf,) = (v for v in participant["identity"].values() if isinstance(v, Mapping))
-    return str(leaf["id"])
-
-
-IDS = [_id_of(p) for p in PARTICIPANTS]
 
 
 def script(fake: FakeGraph, *answers: Any) -> None:

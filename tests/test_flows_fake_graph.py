@@ -14,7 +14,7 @@ The participants are the spec's own (examples 2 and 4), without example 2's
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import anyio
@@ -39,7 +39,6 @@ from callflow._core._flow_run import (
 )
 from callflow._core._flows import Fate, Outcome, Workflow, hunt, ring_group
 from callflow.testing import (
-    SPEC_REQUESTS,
     Answers,
     Declines,
     FakeGraph,
@@ -47,25 +46,9 @@ from callflow.testing import (
     Refuse,
     VirtualClock,
 )
+from flow_support import CALL_ID, IDS, PARTICIPANTS
 
 pytestmark = pytest.mark.anyio
-
-CALL_ID = "7531d31f-d10d-44de-802f-c569dbca451c"
-PARTICIPANTS: list[dict[str, Any]] = [
-    *(
-        {k: v for k, v in p.items() if k != "replacesCallId"}
-        for p in SPEC_REQUESTS[2]["participants"]
-    ),
-    dict(SPEC_REQUESTS[4]["participants"][0]),
-]
-
-
-def _id_of(participant: Mapping[str, Any]) -> str:
-    (leaf,) = (v for v in participant["identity"].values() if isinstance(v, Mapping))
-    return str(leaf["id"])
-
-
-IDS = [_id_of(p) for p in PARTICIPANTS]
 
 
 class Driver:
