@@ -18,6 +18,7 @@ import pytest
 import callflow
 from callflow import Fate, FlowResult, WorkflowHandle
 from callflow._cli import main
+from callflow._core._flow_run import InviteReached
 from callflow._core._flows import hunt
 from callflow._flow_engine import outcomes_of
 from callflow.testing import (
@@ -343,6 +344,41 @@ async def test_a_workflow_left_running_when_the_client_closes_raises_on_wait(
 
     with pytest.raises(callflow.CallflowError, match="closed before workflow hunt"):
         await handle.wait()
+
+
+async def test_a_run_that_raises_stops_its_workflow_cancels_its_ringing_and_spares_the_client(
+    callflow_client: callflow.Client,
+    fake_graph: FakeGraph,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A bug in the run (faked here: it raises on the first invite's outcome) costs that
+    # workflow only: it stops, the participant still ringing is cancelled, wait() says why,
+    # and the Client goes on inviting.
+    script(fake_graph, Declines(after=2.0), NeverAnswers(), Answers(after=1.0))
+    receive = callflow.WorkflowRun.receive
+
+    def broken(self: callflow.WorkflowRun, event: Any) -> Any:
+        if not isinstance(event, InviteReached):
+            return receive(self, event)
+        raise RuntimeError("a bug in the run")
+
+    monkeypatch.setattr(callflow.WorkflowRun, "receive", broken)
+    handle = await callflow_client.ring_group(CALL_ID, PARTICIPANTS[:2])
+
+    stopped = "stopped: its run raised RuntimeError"
+    with pytest.raises(callflow.CallflowError, match=stopped) as info:
+        await handle.wait()
+    assert isinstance(info.value.__cause__, RuntimeError)
+    assert "the run raised on InviteReached" in caplog.text
+    invite = handle.invites[1]
+    assert invite is not None
+    assert ("cancelled", "cancelled") == state_and_reason(handle, 1)
+    assert ["204"] == answers(fake_graph, "DELETE")
+
+    monkeypatch.setattr(callflow.WorkflowRun, "receive", receive)
+    third = await callflow_client.invite(CALL_ID, [PARTICIPANTS[2]])
+    assert callflow.InviteState.completed == await third.wait()
 
 
 # -- record and replay ------------------------------------------------------------------------

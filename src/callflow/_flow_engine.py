@@ -186,6 +186,7 @@ class WorkflowHandle:
         self._closed = False
         self._timer: anyio.CancelScope | None = None
         self._last_at = float("-inf")
+        self._broken: Exception | None = None
 
     # -- what bot code reads ---------------------------------------------------------------
 
@@ -215,11 +216,18 @@ class WorkflowHandle:
             ``late_answers``).
 
         Raises:
-            CallflowError: the Client was closed first.
+            CallflowError: the Client was closed first, or the run raised (a bug: it is
+                logged, the workflow stops there and its ringing invites are cancelled,
+                and the Client and its other invites carry on).
 
         """
         await self._done.wait()
         result = self.run.result
+        if self._broken is not None:
+            raise CallflowError(
+                f"workflow {self.workflow.name} ({self.workflow_id}) stopped: its run raised "
+                f"{self._broken!r}; the invites it had started were cancelled"
+            ) from self._broken
         if result is None:
             raise CallflowError(
                 f"the Client was closed before workflow {self.workflow.name} "
@@ -255,6 +263,8 @@ class WorkflowHandle:
         for i, fate in enumerate(self.run.fates):
             if fate is not Fate.not_invited:
                 await self._started[i].wait()
+        if self._broken is not None:
+            await self.wait()  # raises, saying why
 
     async def _guard(self) -> None:
         """Wake the waiters for good when the Client closes first."""
@@ -276,8 +286,37 @@ class WorkflowHandle:
         recorder = self._client.recorder
         if recorder is not None:
             self._record(flow_event(event, workflow=self.workflow, workflow_id=self.workflow_id))
-        for action in self.run.receive(event):
+        try:
+            actions = self.run.receive(event)
+        except Exception as exc:  # a bug in the run: stop this workflow, not the Client
+            self._stop_broken(event, exc)
+            return
+        for action in actions:
             self._perform(action)
+
+    def _stop_broken(self, event: FlowInput, exc: Exception) -> None:
+        """The run raised on ``event``: stop here, cancel what rings, wake the waiters."""
+        logger.exception(
+            "workflow %s (%s): the run raised on %s; stopping it and cancelling its invites",
+            self.workflow.name,
+            self.workflow_id,
+            type(event).__name__,
+        )
+        self._broken = exc
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+        for started in self._started:  # an invite still being sent is cancelled by _ring
+            started.set()
+        self._client._task_group().start_soon(self._wind_down)
+
+    async def _wind_down(self) -> None:
+        """Cancel every invite of a broken run that still rings, then wake the waiters."""
+        async with anyio.create_task_group() as tg:
+            for index, handle in enumerate(self._invites):
+                if handle is not None and not handle.invite.is_finished:
+                    tg.start_soon(self._cancel, index)
+        self._done.set()
 
     def _perform(self, action: FlowAction) -> None:
         tg = self._client._task_group()
@@ -320,6 +359,9 @@ class WorkflowHandle:
             return
         self._invites[index] = handle
         self._started[index].set()
+        if self._broken is not None:  # the run broke while this invite was being sent
+            await self._cancel(index)
+            return
         self._client._on_late(handle.invite_id, self._late(index))
         try:
             await handle.wait()
