@@ -510,7 +510,8 @@ class Invite:
             ):
                 operation = notification.operation
         seen.add(fingerprint)
-        at = self._at(at)
+        if at is None:
+            at = self._at(at)
         cause = "notification " + notification.describe()
         if terminal:
             self._absorb(trigger, cause, at)

@@ -40,7 +40,7 @@ from __future__ import annotations
 import json
 import types
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import attrs
 
@@ -74,6 +74,7 @@ MAX_NOTIFICATIONS: Final = 1000
 
 # @odata.type names, read without '#' and in lower case (see _type_name).
 _OPERATION_TYPE = "microsoft.graph.inviteparticipantsoperation"
+_OPERATION_TYPE_AS_SENT = "#microsoft.graph.inviteParticipantsOperation"
 _COMMS_OPERATION = "microsoft.graph.commsoperation"
 _DELTA_TYPE = "microsoft.graph.deltaparticipants"
 _CALL_TYPE = "microsoft.graph.call"
@@ -395,8 +396,9 @@ class CommsNotification:
     def describe(self) -> str:
         """A short human description: ``deleted /communications/calls/X/... (completed)``."""
         status = self.status
-        text = f"{self.kind._value_} {self.change_type} {self.resource}"
-        return text if status is None else f"{text} ({status._value_})"
+        if status is None:
+            return f"{self.kind._value_} {self.change_type} {self.resource}"
+        return f"{self.kind._value_} {self.change_type} {self.resource} ({status._value_})"
 
 
 def _record(fields: dict[str, Any]) -> CommsNotification:
@@ -479,6 +481,8 @@ _KIND_PARTICIPANT_DELETED: Final = NotificationKind.participant_deleted
 _KIND_UNRECOGNISED: Final = NotificationKind.unrecognised
 _FAILED: Final = OperationStatus.failed
 _parse_status: Final = OperationStatus.parse
+#: The statuses as Graph writes them, read without a case fold (else _parse_status).
+_EXACT_STATUSES: Final = {s._value_: s for s in OperationStatus}
 
 
 def _loads(body: bytes | bytearray | memoryview | str, max_bytes: int) -> Any:
@@ -511,10 +515,17 @@ def _opt_str(data: Mapping[str, Any], key: str, path: str) -> str | None:
     value = data.get(key)
     if value is None or isinstance(value, str):
         return value
-    raise NotificationError(f"expected a string, got {type_name(value)}", path=f"{path}.{key}")
+    raise _not_a_string(value, path, key)
+
+
+def _not_a_string(value: Any, path: str, key: str) -> NotificationError:
+    """The error for ``key`` at ``path`` holding ``value``, which should be a string."""
+    return NotificationError(f"expected a string, got {type_name(value)}", path=f"{path}.{key}")
 
 
 _DATA = ".resourceData"
+#: What a body may come as, besides a mapping.
+_TEXT: Final = (bytes, bytearray, memoryview, str)
 #: ``$.value[i]`` for every index a body may have, made once.
 _ITEM_PATHS: Final = tuple(f"$.value[{i}]" for i in range(MAX_NOTIFICATIONS))
 
@@ -534,17 +545,6 @@ def _type_name(data: Mapping[str, Any], path: str) -> str | None:
     return odata.removeprefix("#").lower()
 
 
-def _where(item: Mapping[str, Any], path: str) -> tuple[str, str | None]:
-    """The resource a notification names: ``resource``, ``resourceUrl``, or both."""
-    resource = _opt_str(item, "resource", path)
-    resource_url = _opt_str(item, "resourceUrl", path)
-    if resource is None and resource_url is None:
-        raise NotificationError(
-            "expected a 'resource' or a 'resourceUrl' string, got neither", path=path
-        )
-    return (resource if resource is not None else cast("str", resource_url)), resource_url
-
-
 def _classify(item: Any, path: str) -> CommsNotification:
     """Classify one notification (see the module docstring for the kinds).
 
@@ -553,17 +553,27 @@ def _classify(item: Any, path: str) -> CommsNotification:
     """
     if not isinstance(item, dict):
         raise NotificationError(f"expected an object, got {type_name(item)}", path=path)
-    change_type = item.get("changeType")
+    get = item.get
+    change_type = get("changeType")
     if not isinstance(change_type, str):
-        raise NotificationError(
-            f"expected a string, got {type_name(change_type)}", path=f"{path}.changeType"
-        )
-    resource, resource_url = _where(item, path)
+        raise _not_a_string(change_type, path, "changeType")
+    # The resource it names: ``resource``, else ``resourceUrl`` (either may be absent).
+    resource, resource_url = get("resource"), get("resourceUrl")
+    if resource is not None and not isinstance(resource, str):
+        raise _not_a_string(resource, path, "resource")
+    if resource_url is not None and not isinstance(resource_url, str):
+        raise _not_a_string(resource_url, path, "resourceUrl")
+    if resource is None:
+        if resource_url is None:
+            raise NotificationError(
+                "expected a 'resource' or a 'resourceUrl' string, got neither", path=path
+            )
+        resource = resource_url
     where = normalize_resource(resource)
-    if where is None and resource_url is not None:
+    if where is None and resource_url is not None and resource_url is not resource:
         where = normalize_resource(resource_url)
     call_id, rest = where if where is not None else (None, "")
-    data = item.get("resourceData")
+    data = get("resourceData")
     common: dict[str, Any] = {
         "change_type": change_type.lower(),  # the Graph SDK's logs show "Deleted"
         "resource": resource,
@@ -598,6 +608,10 @@ def _about_object(
     data: Mapping[str, Any], segments: list[str], common: dict[str, Any], data_path: str
 ) -> CommsNotification:
     """Classify a notification whose ``resourceData`` is an object."""
+    odata = data.get("@odata.type")
+    # An invite's operation as Graph writes its type: no case fold needed (_type_name).
+    if odata == _OPERATION_TYPE_AS_SENT:
+        return _operation(data, segments, common, data_path, generic=False)
     odata = _type_name(data, data_path)
     generic = odata == _COMMS_OPERATION
     if (
@@ -646,19 +660,29 @@ def _operation(
     transfer's and configureMixer's, with the same clientContext) carries no
     clientContext for routing: it reaches an invite only by its operation id.
     """
-    status_text = _opt_str(data, "status", data_path)
-    status = None if status_text is None else _parse_status(status_text)
-    if status_text is not None and status is None:
-        return _unrecognised(common, f"unknown operation status {status_text!r}")
-    operation_id = _opt_str(data, "id", data_path)
-    if operation_id is None and len(segments) == 2 and segments[1] != "participants":
-        operation_id = segments[1]  # id in the path but not in the body
-    context = _opt_str(data, "clientContext", data_path)
+    get = data.get
+    status_text = get("status")
+    if status_text is None:
+        status = None
+    elif not isinstance(status_text, str):
+        raise _not_a_string(status_text, data_path, "status")
+    else:
+        status = _EXACT_STATUSES.get(status_text) or _parse_status(status_text)
+        if status is None:
+            return _unrecognised(common, f"unknown operation status {status_text!r}")
+    operation_id, context = get("id"), get("clientContext")
+    if operation_id is None:
+        if len(segments) == 2 and segments[1] != "participants":
+            operation_id = segments[1]  # id in the path but not in the body
+    elif not isinstance(operation_id, str):
+        raise _not_a_string(operation_id, data_path, "id")
+    if context is not None and not isinstance(context, str):
+        raise _not_a_string(context, data_path, "clientContext")
     common["kind"] = _KIND_OPERATION
     common["operation_id"] = operation_id
     common["client_context"] = None if generic else context
     common["status"] = status
-    common["has_result_info"] = data.get("resultInfo") is not None
+    common["has_result_info"] = get("resultInfo") is not None
     return _record(common)
 
 
@@ -712,7 +736,7 @@ def parse_notifications(
             path, such as ``$.value[0].resource``.
 
     """
-    if isinstance(body, (bytes, bytearray, memoryview, str)):
+    if isinstance(body, _TEXT):
         document = _loads(body, max_bytes)
     elif isinstance(body, Mapping):
         document = body
@@ -720,22 +744,20 @@ def parse_notifications(
         raise NotificationError(
             f"expected a commsNotifications body (bytes, text or a mapping), got {type_name(body)}"
         )
-    if (
-        isinstance(document, Mapping)
-        and "value" not in document
-        and ("resource" in document or "resourceUrl" in document)
-    ):
-        return (_classify(dict(document), "$"),)
-    if not isinstance(document, Mapping):
+    if not isinstance(document, dict) and not isinstance(document, Mapping):
         raise NotificationError(f"expected an object, got {type_name(document)}")
     items = document.get("value")
     if items is None:
+        if "value" not in document and ("resource" in document or "resourceUrl" in document):
+            return (_classify(dict(document), "$"),)  # one notification, not a body
         raise NotificationError("missing 'value': not a commsNotifications body")
     if not isinstance(items, list):
         raise NotificationError(f"expected an array, got {type_name(items)}", path="$.value")
+    if len(items) == 1:  # what the service sends, nearly always
+        return (_classify(items[0], _ITEM_PATHS[0]),)
     if len(items) > MAX_NOTIFICATIONS:
         raise NotificationError(
             f"{len(items)} notifications is over the limit of {MAX_NOTIFICATIONS}",
             path="$.value",
         )
-    return tuple(_classify(item, _ITEM_PATHS[i]) for i, item in enumerate(items))
+    return tuple([_classify(item, _ITEM_PATHS[i]) for i, item in enumerate(items)])

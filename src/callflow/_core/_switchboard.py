@@ -34,7 +34,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, NamedTuple, cast
 
 import attrs
@@ -493,21 +493,18 @@ class Switchboard:
         if kind is _KIND_UNRECOGNISED:
             out.append(unrecognised(n))
             return
+        matched = False
         if kind is _KIND_OPERATION:
-            invite = None
-            if n.operation_id:
-                invite = self._by_operation.get(n.operation_id)
+            invite = self._by_operation.get(n.operation_id) if n.operation_id else None
             # A released invite's operation stays its own, even when a newer invite reuses
             # the clientContext: a redelivery of the old news must not move the new one.
             if invite is None and n.client_context and ("op", n.operation_id) not in self._released:
                 invite = self._by_context.get(n.client_context)
-            candidates: Iterable[Invite] = () if invite is None else (invite,)
-        else:
-            candidates = tuple(self._by_call.get(n.call_id, ())) if n.call_id else ()
-        matched = False
-        for invite in candidates:
-            if self._offer(invite, n, now, out) is not _NOT_MINE:
-                matched = True
+            matched = invite is not None and self._offer(invite, n, now, out) is not _NOT_MINE
+        elif n.call_id:
+            for invite in tuple(self._by_call.get(n.call_id, ())):
+                if self._offer(invite, n, now, out) is not _NOT_MINE:
+                    matched = True
         if matched:
             return
         if kind is _KIND_CALL_UPDATED:
@@ -573,8 +570,10 @@ class Switchboard:
         entry = self._deadline.get(invite)
         if entry is not None and entry[3] is state:
             return  # same state as when its deadline was set
-        if state not in DEADLINES:  # terminal: nothing to time out
-            self._unschedule(invite)
+        if state not in DEADLINES:  # terminal: nothing to time out (see _unschedule)
+            if entry is not None:
+                del self._deadline[invite]
+                entry[2] = None
             return
         own = self._own_deadlines.get(invite.client_context) if self._own_deadlines else None
         seconds = (own or self.deadlines).for_state(state)
