@@ -80,7 +80,7 @@ from ._models import (
     ResultInfo,
     read_invite_answer,
 )
-from ._notifications import CommsNotification, NotificationKind
+from ._notifications import CommsNotification, NotificationKind, RosterIndex
 from ._records import Failure, FailureReason, HttpRequest, Outcome, Step, delete_request
 from ._retry import UNKNOWN_STATUSES, _header
 
@@ -490,7 +490,9 @@ class Invite:
             # the state (the participant joining after completion is news, not lateness).
             pids = self._pids
             if (pids is None or None in pids) and notification.call_id == self.call_id:
-                self._ids_from_roster(notification)
+                index = notification.roster_index
+                if index is not None and index.by_identity:  # else nothing to learn
+                    self._ids_from_roster(index)
             return self._keep_roster(notification)
         fingerprint = notification.fingerprint
         seen = self._seen
@@ -671,16 +673,13 @@ class Invite:
             if pid is not None and pids[i] is None and pid != moved:
                 pids[i] = pid
 
-    def _ids_from_roster(self, roster: CommsNotification) -> None:
+    def _ids_from_roster(self, index: RosterIndex) -> None:
         """Learn participant ids from roster entries whose identity matches an invitee's.
 
         Each invitee takes the first entry, in roster order, whose identity matches and
         whose id no invitee holds yet; the roster's index (worked out once for every
-        invite on the call) makes that a lookup per invitee.
+        invite on the call) makes that a lookup per invitee, not a scan of the roster.
         """
-        index = roster.roster_index
-        if index is None or not index.by_identity:
-            return  # no entry with an id: nothing to learn (nor to scan, per invite)
         pids = self._known_ids()
         for i, invited in enumerate(self.participants):
             if pids[i] is not None or invited.identity is None:
@@ -728,18 +727,17 @@ class Invite:
 
         Rosters of one call are ordered by :attr:`CommsNotification.roster_sequence`; a
         ``deltaParticipants`` updates the kept roster of its call rather than replacing it.
+        The invites on a call mostly keep the same roster object, so what a roster does
+        to the one kept is worked out once per (kept, new) pair (:func:`_roster_news`).
         """
         kept = self.roster
-        if kept is not None and kept.call_id == roster.call_id:
-            if kept is roster or kept.fingerprint == roster.fingerprint:
-                return _DUPLICATE
-            before, after = kept.roster_sequence, roster.roster_sequence
-            if before is not None and after is not None and after <= before:
-                return _LATE
-            if roster.is_delta:
-                roster = kept.updated_by(roster)
-        self.roster = roster
-        return _APPLIED
+        if kept is None or kept.call_id != roster.call_id:
+            self.roster = roster
+            return _APPLIED
+        outcome, merged = roster._against(kept, _roster_news)
+        if outcome is _APPLIED:
+            self.roster = roster if merged is None else merged
+        return outcome
 
     @property
     def lobby(self) -> tuple[Participant, ...]:
@@ -905,6 +903,24 @@ class Invite:
             f"<Invite {self.kind} {self.state} call={self.call_id} "
             f"clientContext={self.client_context} operation={self.operation_id}>"
         )
+
+
+def _roster_news(
+    kept: CommsNotification, roster: CommsNotification
+) -> tuple[Outcome, CommsNotification | None]:
+    """What ``roster`` does to an invite keeping ``kept`` (a roster of the same call).
+
+    Returns:
+        The outcome, and for an applied ``deltaParticipants`` the merged roster to keep
+        (None otherwise: an applied whole roster is kept as it is).
+
+    """
+    if kept is roster or kept.fingerprint == roster.fingerprint:
+        return _DUPLICATE, None
+    before, after = kept.roster_sequence, roster.roster_sequence
+    if before is not None and after is not None and after <= before:
+        return _LATE, None
+    return _APPLIED, (kept.updated_by(roster) if roster.is_delta else None)
 
 
 def _fingerprint(items: Sequence[Any]) -> tuple[Any, ...]:

@@ -39,8 +39,9 @@ from __future__ import annotations
 
 import json
 import types
+import weakref
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 
@@ -80,6 +81,7 @@ _DELTA_TYPE = "microsoft.graph.deltaparticipants"
 _CALL_TYPE = "microsoft.graph.call"
 
 
+_T = TypeVar("_T")
 _NOTHING: Final[Mapping[str, Any]] = types.MappingProxyType({})
 
 
@@ -143,9 +145,10 @@ class CommsNotification:
 
     Its fields live in the instance's ``__dict__`` and the defaults on the class, so the
     classifier makes one with one dict (:func:`_record`) rather than a keyword call per
-    field; the nested models and the values worked out from them (``_``-prefixed keys)
-    are kept in the same dict once built. Setting or deleting a field raises
-    ``attrs.exceptions.FrozenInstanceError``. Equality is identity.
+    field; the nested models and the values worked out from them are kept in the same
+    dict once built, under ``@``-prefixed keys (no attribute can shadow or be shadowed).
+    Setting or deleting a field raises ``attrs.exceptions.FrozenInstanceError``. Equality
+    is identity. ``_cache`` is accepted for the signature's sake; nothing is carried over.
     """
 
     change_type: str
@@ -203,8 +206,6 @@ class CommsNotification:
             "raw": raw,
             "path": path,
         }
-        if _cache:
-            fields.update(_cache)
         _set(self, "__dict__", fields)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -225,9 +226,27 @@ class CommsNotification:
         value = held[key] = build()
         return value
 
+    def _against(
+        self, other: CommsNotification, work: Callable[[CommsNotification, CommsNotification], _T]
+    ) -> _T:
+        """``work(other, self)``, remembered for the last ``other`` it was asked about.
+
+        What a roster does to the roster an invite keeps is the same for every invite of
+        a busy call that keeps the same one. ``other`` is held weakly: a roster never
+        keeps an older one alive.
+        """
+        held = self.__dict__
+        last = held.get("@against")
+        if last is not None and last[0]() is other:
+            found: _T = last[1]
+            return found
+        value = work(other, self)
+        held["@against"] = (weakref.ref(other), value)
+        return value
+
     def _evolve(self, **changes: Any) -> CommsNotification:
         """A copy with ``changes`` applied, and nothing it had built or worked out."""
-        fields = {k: v for k, v in self.__dict__.items() if k[0] != "_"}
+        fields = {k: v for k, v in self.__dict__.items() if k[0] != "@"}
         fields.update(changes)
         return _record(fields)
 
@@ -242,7 +261,7 @@ class CommsNotification:
         if self.kind is not _KIND_OPERATION:
             return None
         op: InviteParticipantsOperation = self._cached(
-            "_operation",
+            "@operation",
             lambda: InviteParticipantsOperation.from_json(
                 self.resource_data, f"{self.path}.resourceData"
             ),
@@ -265,7 +284,7 @@ class CommsNotification:
         """
         if self.kind is not _KIND_ROSTER:
             return ()
-        found: tuple[Participant, ...] = self._cached("_participants", self._build_participants)
+        found: tuple[Participant, ...] = self._cached("@participants", self._build_participants)
         return found
 
     def _build_participants(self) -> tuple[Participant, ...]:
@@ -287,7 +306,7 @@ class CommsNotification:
         if self.sequence_number is not None:
             return self.sequence_number
         # Read by every invite on the call that keeps a roster: worked out once.
-        found: int | None = self._cached("_roster_sequence", self._highest_sequence)
+        found: int | None = self._cached("@roster_sequence", self._highest_sequence)
         return found
 
     def _highest_sequence(self) -> int | None:
@@ -303,11 +322,11 @@ class CommsNotification:
         """
         if self.kind is not _KIND_ROSTER:
             return None
-        found: RosterIndex = self._cached("_roster_index", self._build_index)
+        held = self.__dict__
+        found: RosterIndex | None = held.get("@roster_index")
+        if found is None:
+            found = held["@roster_index"] = RosterIndex(self.participants)
         return found
-
-    def _build_index(self) -> RosterIndex:
-        return RosterIndex(self.participants)
 
     def build_models(self) -> None:
         """Build every nested model an invite may read when it applies this notification.
@@ -367,7 +386,7 @@ class CommsNotification:
         if self.kind not in _CALL_KINDS or not isinstance(self.resource_data, dict):
             return None
         call: Call = self._cached(
-            "_call", lambda: Call.from_json(self.resource_data, f"{self.path}.resourceData")
+            "@call", lambda: Call.from_json(self.resource_data, f"{self.path}.resourceData")
         )
         return call
 
@@ -382,7 +401,7 @@ class CommsNotification:
         if kind is _KIND_OPERATION:
             return (kind, self.operation_id, self.client_context, self.status)
         if kind is _KIND_ROSTER:
-            found: tuple[Any, ...] = self._cached("_fingerprint", self._roster_fingerprint)
+            found: tuple[Any, ...] = self._cached("@fingerprint", self._roster_fingerprint)
             return found
         return (kind, self.call_id, self.participant_id, self.change_type)
 
