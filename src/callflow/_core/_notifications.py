@@ -46,7 +46,7 @@ from typing import Any, Final, TypeVar
 import attrs
 
 from .._exceptions import NotificationError
-from ._json import DECLINED, fast_loads
+from ._json import DECLINED, SPEED, fast_loads
 from ._models import (
     Call,
     InviteParticipantsOperation,
@@ -511,9 +511,10 @@ def _loads(body: bytes | bytearray | memoryview | str, max_bytes: int) -> Any:
     if isinstance(body, str):
         text = body
     else:
-        decoded = fast_loads(body)  # orjson, when installed and exactly as json would
-        if decoded is not DECLINED:
-            return decoded
+        if SPEED:
+            decoded = fast_loads(body)  # orjson, when installed and exactly as json would
+            if decoded is not DECLINED:
+                return decoded
         try:
             text = (body if isinstance(body, bytes) else bytes(body)).decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -605,6 +606,8 @@ def _classify(item: Any, path: str) -> CommsNotification:
     segments = rest.split("/") if rest else []
     data_path = path + _DATA
     if isinstance(data, dict):
+        if data.get("@odata.type") == _OPERATION_TYPE_AS_SENT:  # an invite's, typed as sent
+            return _operation(data, segments, common, data_path, generic=False)
         return _about_object(data, segments, common, data_path)
     if isinstance(data, list):
         _check_entries(data, data_path)
@@ -627,10 +630,6 @@ def _about_object(
     data: Mapping[str, Any], segments: list[str], common: dict[str, Any], data_path: str
 ) -> CommsNotification:
     """Classify a notification whose ``resourceData`` is an object."""
-    odata = data.get("@odata.type")
-    # An invite's operation as Graph writes its type: no case fold needed (_type_name).
-    if odata == _OPERATION_TYPE_AS_SENT:
-        return _operation(data, segments, common, data_path, generic=False)
     odata = _type_name(data, data_path)
     generic = odata == _COMMS_OPERATION
     if (
