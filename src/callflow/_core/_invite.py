@@ -506,10 +506,10 @@ class Invite:
         if not terminal:
             # The one rule for lazy models (CommsNotification.build_models), before
             # anything changes: a malformed one raises and leaves the invite as it was.
-            notification.build_models()
-            if kind is _KIND_OPERATION and (
-                trigger is _OPERATION_FAILED or notification.has_result_info
-            ):
+            if kind is not _KIND_OPERATION:
+                notification.build_models()
+            elif trigger is _OPERATION_FAILED or notification.has_result_info:
+                # what build_models builds of an operation (failed is this one's status)
                 operation = notification.operation
         seen.add(fingerprint)
         if at is None:

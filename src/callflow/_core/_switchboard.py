@@ -158,10 +158,11 @@ class Receipt:
 
 
 _EMPTY: Final = Receipt()
+#: An invite's outcome for a notification: the delivery's outcome, and its reason when the
+#: invite's state did not change.
 _OUTCOMES: Final = {
-    Outcome.applied: DeliveryOutcome.applied,
-    Outcome.duplicate: DeliveryOutcome.duplicate,
-    Outcome.late: DeliveryOutcome.late,
+    outcome: (DeliveryOutcome(outcome._value_), outcome._value_)
+    for outcome in (Outcome.applied, Outcome.duplicate, Outcome.late)
 }
 
 # Enum members read on the hot path, bound once: on Python 3.11 every attribute read
@@ -533,17 +534,12 @@ class Switchboard:
         if known_operation is None and invite.operation_id:
             self._by_operation.setdefault(invite.operation_id, invite)
         after = invite.state
+        delivered, said = _OUTCOMES[outcome]
         if after is before:
-            out.append(
-                _new_delivery(Delivery, (n, _OUTCOMES[outcome], invite, False, outcome._value_))
-            )
+            out.append(_new_delivery(Delivery, (n, delivered, invite, False, said)))
         else:
             self._schedule(invite, now)
-            out.append(
-                _new_delivery(
-                    Delivery, (n, _OUTCOMES[outcome], invite, True, _MOVES[before, after])
-                )
-            )
+            out.append(_new_delivery(Delivery, (n, delivered, invite, True, _MOVES[before, after])))
         return outcome
 
     def note_response(self, invite: Invite, *, at: float | None = None) -> None:
