@@ -594,6 +594,8 @@ def _classify(item: Any, path: str) -> CommsNotification:
         where = normalize_resource(resource_url)
     call_id, rest = where if where is not None else (None, "")
     data = get("resourceData")
+    # Made whole at once (an operation's fields too, at their defaults): the kinds only
+    # set what they read, and the dict is never resized on the way.
     common: dict[str, Any] = {
         "change_type": change_type.lower(),  # the Graph SDK's logs show "Deleted"
         "resource": resource,
@@ -602,6 +604,11 @@ def _classify(item: Any, path: str) -> CommsNotification:
         "resource_data": data,
         "raw": item,
         "path": path,
+        "kind": _KIND_UNRECOGNISED,
+        "operation_id": None,
+        "client_context": None,
+        "status": None,
+        "has_result_info": False,
     }
     segments = rest.split("/") if rest else []
     data_path = path + _DATA
