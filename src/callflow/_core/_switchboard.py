@@ -503,8 +503,9 @@ class Switchboard:
                 invite = self._by_context.get(n.client_context)
             matched = invite is not None and self._offer(invite, n, now, out) is not _NOT_MINE
         elif n.call_id:
+            offer = self._offer
             for invite in tuple(self._by_call.get(n.call_id, ())):
-                if self._offer(invite, n, now, out) is not _NOT_MINE:
+                if offer(invite, n, now, out) is not _NOT_MINE:
                     matched = True
         if matched:
             return
