@@ -80,7 +80,7 @@ from ._models import (
     ResultInfo,
     read_invite_answer,
 )
-from ._notifications import CommsNotification, NotificationKind
+from ._notifications import CommsNotification, NotificationKind, RosterIndex
 from ._records import Failure, FailureReason, HttpRequest, Outcome, Step, delete_request
 from ._retry import UNKNOWN_STATUSES, _header
 
@@ -126,6 +126,18 @@ _OPERATION_FAILED: Final = Trigger.operation_failed
 _NOT_MINE: Final = Outcome.not_mine
 _APPLIED: Final = Outcome.applied
 _DUPLICATE: Final = Outcome.duplicate
+_LATE: Final = Outcome.late
+_KIND_ROSTER: Final = NotificationKind.roster
+_KIND_CALL_ENDED: Final = NotificationKind.call_ended
+_KIND_PARTICIPANT_DELETED: Final = NotificationKind.participant_deleted
+_PLAIN_INVITE: Final = InviteKind.invite
+_MOVE_MEETING: Final = InviteKind.move_meeting
+_CALL_ENDED: Final = Trigger.call_ended
+_ORIGINAL_GONE: Final = Trigger.original_gone
+_CANCELLED: Final = InviteState.cancelled
+#: Makes a :class:`Step` without the named tuple's keyword-reading ``__new__`` (every
+#: transition makes one); every field is given, in order.
+_new_step: Final = tuple.__new__
 
 
 def _participant(value: InvitationParticipantInfo | Mapping[str, Any], path: str) -> Any:
@@ -327,12 +339,12 @@ class Invite:
     @property
     def replaces_call_id(self) -> str | None:
         """The original call (replace_p2p) or source meeting (move_meeting), else None."""
-        return self.participants[0].replaces_call_id if self.kind is not InviteKind.invite else None
+        return self.participants[0].replaces_call_id if self.kind is not _PLAIN_INVITE else None
 
     @property
     def participant_id(self) -> str | None:
         """The participant moved out of the source meeting (move_meeting only)."""
-        return self.participants[0].participant_id if self.kind is InviteKind.move_meeting else None
+        return self.participants[0].participant_id if self.kind is _MOVE_MEETING else None
 
     @property
     def original_already_gone(self) -> bool:
@@ -476,8 +488,11 @@ class Invite:
         if trigger == _OBSERVED:
             # A roster that moves nothing: kept as the latest view of the call, whatever
             # the state (the participant joining after completion is news, not lateness).
-            if (self._pids is None or None in self._pids) and notification.call_id == self.call_id:
-                self._ids_from_roster(notification)
+            pids = self._pids
+            if (pids is None or None in pids) and notification.call_id == self.call_id:
+                index = notification.roster_index
+                if index is not None and index.by_identity:  # else nothing to learn
+                    self._ids_from_roster(index)
             return self._keep_roster(notification)
         fingerprint = notification.fingerprint
         seen = self._seen
@@ -491,17 +506,18 @@ class Invite:
         if not terminal:
             # The one rule for lazy models (CommsNotification.build_models), before
             # anything changes: a malformed one raises and leaves the invite as it was.
-            notification.build_models()
-            if kind is _KIND_OPERATION and (
-                trigger is _OPERATION_FAILED or notification.has_result_info
-            ):
+            if kind is not _KIND_OPERATION:
+                notification.build_models()
+            elif trigger is _OPERATION_FAILED or notification.has_result_info:
+                # what build_models builds of an operation (failed is this one's status)
                 operation = notification.operation
         seen.add(fingerprint)
-        at = self._at(at)
+        if at is None:
+            at = self._at(at)
         cause = "notification " + notification.describe()
         if terminal:
             self._absorb(trigger, cause, at)
-            return Outcome.late
+            return _LATE
         if kind is _KIND_OPERATION:
             if self.operation_id is None and notification.operation_id:
                 self.operation_id = notification.operation_id
@@ -511,8 +527,8 @@ class Invite:
                 if operation is not None and operation.result_info is not None:
                     self.result_info = operation.result_info
                 self._fire(trigger, cause, at)
-        elif trigger is Trigger.original_gone:
-            if kind is NotificationKind.roster:
+        elif trigger is _ORIGINAL_GONE:
+            if kind is _KIND_ROSTER:
                 self._keep_roster(notification)
             self._fire(trigger, cause, at)
         else:
@@ -657,30 +673,33 @@ class Invite:
             if pid is not None and pids[i] is None and pid != moved:
                 pids[i] = pid
 
-    def _ids_from_roster(self, roster: CommsNotification) -> None:
-        """Learn participant ids from roster entries whose identity matches an invitee's."""
+    def _ids_from_roster(self, index: RosterIndex) -> None:
+        """Learn participant ids from roster entries whose identity matches an invitee's.
+
+        Each invitee takes the first entry, in roster order, whose identity matches and
+        whose id no invitee holds yet; the roster's index (worked out once for every
+        invite on the call) makes that a lookup per invitee, not a scan of the roster.
+        """
         pids = self._known_ids()
         for i, invited in enumerate(self.participants):
             if pids[i] is not None or invited.identity is None:
                 continue
-            wanted = invited.identity.ids()
-            for entry in roster.participants:
-                info = entry.info
-                if (
-                    entry.id is not None
-                    and entry.id not in pids
-                    and info is not None
-                    and info.identity is not None
-                    and info.identity.ids() & wanted
-                ):
-                    pids[i] = entry.id
-                    break
+            found = index.first_match(invited.identity.ids(), pids)
+            if found is not None:
+                pids[i] = found
 
     # -- the machine -----------------------------------------------------------------------
 
     def _trigger_for(self, n: CommsNotification) -> Trigger | Literal["observed"] | None:
         """Which trigger a notification is for this invite, or None if not its business."""
         kind = n.kind
+        if kind is _KIND_ROSTER:
+            call_id = n.call_id
+            if self.kind is _MOVE_MEETING and call_id == self.participants[0].replaces_call_id:
+                return _ORIGINAL_GONE if self._left(n) else _OBSERVED
+            return (
+                _OBSERVED if call_id == self.call_id or call_id == self.replaces_call_id else None
+            )
         if kind is _KIND_OPERATION:
             mine = (
                 n.operation_id == self.operation_id
@@ -695,18 +714,12 @@ class Invite:
             return _OPERATION_FAILED
         call_id = n.call_id
         original = self.replaces_call_id
-        if kind is NotificationKind.call_ended:
+        if kind is _KIND_CALL_ENDED:
             if call_id == self.call_id:
-                return Trigger.call_ended
-            return Trigger.original_gone if call_id == original and original else None
-        if kind is NotificationKind.participant_deleted:
-            if self.kind is InviteKind.move_meeting and call_id == original:
-                return Trigger.original_gone if n.participant_id == self.participant_id else None
-            return None
-        if kind is NotificationKind.roster and call_id in (self.call_id, original):
-            if self.kind is InviteKind.move_meeting and call_id == original:
-                return Trigger.original_gone if self._left(n) else _OBSERVED
-            return _OBSERVED
+                return _CALL_ENDED
+            return _ORIGINAL_GONE if call_id == original and original else None
+        if kind is _KIND_PARTICIPANT_DELETED and self.kind is _MOVE_MEETING and call_id == original:
+            return _ORIGINAL_GONE if n.participant_id == self.participant_id else None
         return None
 
     def _keep_roster(self, roster: CommsNotification) -> Outcome:
@@ -714,18 +727,17 @@ class Invite:
 
         Rosters of one call are ordered by :attr:`CommsNotification.roster_sequence`; a
         ``deltaParticipants`` updates the kept roster of its call rather than replacing it.
+        The invites on a call mostly keep the same roster object, so what a roster does
+        to the one kept is worked out once per (kept, new) pair (:func:`_roster_news`).
         """
         kept = self.roster
-        if kept is not None and kept.call_id == roster.call_id:
-            if kept is roster or kept.fingerprint == roster.fingerprint:
-                return Outcome.duplicate
-            before, after = kept.roster_sequence, roster.roster_sequence
-            if before is not None and after is not None and after <= before:
-                return Outcome.late
-            if roster.is_delta:
-                roster = kept.updated_by(roster)
-        self.roster = roster
-        return Outcome.applied
+        if kept is None or kept.call_id != roster.call_id:
+            self.roster = roster
+            return _APPLIED
+        outcome, merged = roster._against(kept, _roster_news)
+        if outcome is _APPLIED:
+            self.roster = roster if merged is None else merged
+        return outcome
 
     @property
     def lobby(self) -> tuple[Participant, ...]:
@@ -741,18 +753,12 @@ class Invite:
 
     def _left(self, roster: CommsNotification) -> bool:
         """Tell whether this roster of the source meeting shows the moved participant left."""
-        target = self.participant_id
+        index = roster.roster_index
+        if index is None:
+            return False
         invited = self.participants[0].identity
-        ids = invited.ids() if invited is not None else frozenset()
-        for p in roster.participants:
-            if not p.is_removed:
-                continue
-            if p.id is not None:
-                if p.id == target:
-                    return True
-            elif p.info is not None and p.info.identity is not None and p.info.identity.ids() & ids:
-                return True
-        return False
+        ids = invited.ids() if invited is not None else _NONE
+        return index.shows_removed(self.participant_id, ids)
 
     def _call_ended(self, notification: CommsNotification) -> tuple[str, None, dict[str, Any]]:
         """Why the invite's call ended, as Graph said: a failure's message and details."""
@@ -801,7 +807,7 @@ class Invite:
             self._absorb(trigger, cause, at)
             return source
         if dest in _ENDS_WITH_REASON and self.failure is None:
-            if dest is InviteState.cancelled:  # why it was cancelled, and what ended it
+            if dest is _CANCELLED:  # why it was cancelled, and what ended it
                 why, message = None, self._cancelled_message(cause)
             self.failure = Failure(
                 reason=why or self._reason(trigger, source) or FailureReason.timeout,
@@ -812,7 +818,7 @@ class Invite:
         if effect is not None:
             self._facts = self._facts | {effect}
         self.state = dest
-        self._steps.append(Step(trigger=trigger, source=source, dest=dest, cause=cause, at=at))
+        self._steps.append(_new_step(Step, (trigger, source, dest, cause, at, False)))
         return dest
 
     def _reason(self, trigger: Trigger, source: InviteState) -> FailureReason | None:
@@ -824,9 +830,7 @@ class Invite:
 
     def _absorb(self, trigger: Trigger, cause: str, at: float) -> None:
         state = self.state
-        self._steps.append(
-            Step(trigger=trigger, source=state, dest=state, cause=cause, at=at, ignored=True)
-        )
+        self._steps.append(_new_step(Step, (trigger, state, state, cause, at, True)))
 
     # -- a plain record --------------------------------------------------------------------
 
@@ -899,6 +903,24 @@ class Invite:
             f"<Invite {self.kind} {self.state} call={self.call_id} "
             f"clientContext={self.client_context} operation={self.operation_id}>"
         )
+
+
+def _roster_news(
+    kept: CommsNotification, roster: CommsNotification
+) -> tuple[Outcome, CommsNotification | None]:
+    """What ``roster`` does to an invite keeping ``kept`` (a roster of the same call).
+
+    Returns:
+        The outcome, and for an applied ``deltaParticipants`` the merged roster to keep
+        (None otherwise: an applied whole roster is kept as it is).
+
+    """
+    if kept is roster or kept.fingerprint == roster.fingerprint:
+        return _DUPLICATE, None
+    before, after = kept.roster_sequence, roster.roster_sequence
+    if before is not None and after is not None and after <= before:
+        return _LATE, None
+    return _APPLIED, (kept.updated_by(roster) if roster.is_delta else None)
 
 
 def _fingerprint(items: Sequence[Any]) -> tuple[Any, ...]:

@@ -58,7 +58,7 @@ def fast_loads(body: bytes | bytearray | memoryview) -> Any:
     loads = _orjson_loads
     if loads is None:
         return DECLINED
-    if _RUN in bytes(body).translate(_DIGITS):
+    if _RUN in (body if type(body) is bytes else bytes(body)).translate(_DIGITS):
         return DECLINED
     try:
         return loads(body)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, TypeVar, cast
+from typing import Any, ClassVar, Final, TypeVar, cast
 
 import attrs
 
@@ -127,6 +127,7 @@ def _code(value: Any, path: str) -> int | str:
 
 #: ``.../(app|communications)/calls/{call}[/{rest}]``, with or without scheme, host, version.
 _RESOURCE = re.compile(r"(?:^|/)(?:app|communications)/calls/([^/?#]+)(?:/([^?#]*))?")
+_PREFIXES: Final = ("/app/calls/", "/communications/calls/")
 
 
 def normalize_resource(resource: str) -> tuple[str, str] | None:
@@ -134,6 +135,14 @@ def normalize_resource(resource: str) -> tuple[str, str] | None:
 
     ``/app/calls/X/...``, ``/communications/calls/X/...`` and full URLs name the same thing.
     """
+    # The paths Graph sends, read without the regex: the leftmost match starts at 0, and
+    # with no '?' or '#' the regex's groups are the first segment and the rest.
+    for prefix in _PREFIXES:
+        if resource.startswith(prefix):
+            call_id, _, rest = resource[len(prefix) :].partition("/")
+            if call_id and "?" not in resource and "#" not in resource:
+                return call_id, rest.strip("/")
+            break
     match = _RESOURCE.search(resource)
     if match is None:
         return None
@@ -301,7 +310,9 @@ class IdentitySet(GraphObject):
 
     def ids(self) -> frozenset[str]:
         """Every identity id in the set: what roster entries are matched on."""
-        return frozenset(i.id for i in self.identities().values() if i.id)
+        return frozenset(
+            i.id for i in map(self.__getattribute__, IDENTITY_KINDS) if i is not None and i.id
+        )
 
 
 _identity_set = _one(IdentitySet)

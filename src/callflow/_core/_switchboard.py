@@ -34,8 +34,8 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Final, NamedTuple
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Final, NamedTuple, cast
 
 import attrs
 
@@ -79,7 +79,7 @@ class Deadlines:
 
     def for_state(self, state: InviteState) -> float | None:
         """Seconds allowed in ``state``; None for a state with no deadline (terminal)."""
-        return getattr(self, state.value) if state in DEADLINES else None
+        return getattr(self, state._value_) if state in DEADLINES else None
 
 
 # One field per state the machine gives a deadline (``_machine.DEADLINES``), no other:
@@ -158,19 +158,28 @@ class Receipt:
 
 
 _EMPTY: Final = Receipt()
+#: An invite's outcome for a notification: the delivery's outcome, and its reason when the
+#: invite's state did not change.
 _OUTCOMES: Final = {
-    Outcome.applied: DeliveryOutcome.applied,
-    Outcome.duplicate: DeliveryOutcome.duplicate,
-    Outcome.late: DeliveryOutcome.late,
+    outcome: (DeliveryOutcome(outcome._value_), outcome._value_)
+    for outcome in (Outcome.applied, Outcome.duplicate, Outcome.late)
 }
 
 # Enum members read on the hot path, bound once: on Python 3.11 every attribute read
 # through an enum class goes through EnumType's __getattr__ hook, ~10x a global's cost.
 _KIND_OPERATION: Final = NotificationKind.operation
 _KIND_UNRECOGNISED: Final = NotificationKind.unrecognised
+_KIND_CALL_UPDATED: Final = NotificationKind.call_updated
 _NOT_MINE: Final = Outcome.not_mine
+#: Makes a :class:`Delivery` without the named tuple's keyword-reading ``__new__`` (one is
+#: made per invite a notification reaches); every field is given, in order.
+_new_delivery: Final = tuple.__new__
 
 _Key = tuple[str, str]
+#: A deadline heap entry: [deadline, seq, invite (None once stale), state]. A list, so the
+#: heap compares entries in C (deadline, then the unique seq) and an entry is marked
+#: stale in place.
+_Entry = list[Any]
 #: Indexes are copied smaller only once they have held at least this many invites.
 _SHRINK_FROM: Final = 256
 _MOVES: Final = {(a, b): f"{a.value} -> {b.value}" for a in InviteState for b in InviteState}
@@ -258,11 +267,12 @@ class Switchboard:
         self._by_context: dict[str, Invite] = {}
         self._by_operation: dict[str, Invite] = {}
         self._by_call: dict[str, dict[Invite, None]] = {}  # ordered, O(1) removal
-        # The deadline index: each held unfinished invite's (deadline, seq, state), and a
-        # heap of (deadline, seq, invite) whose entries are stale once their seq is not
-        # the index's (lazy deletion; compacted when stale entries outnumber live ones).
-        self._deadline: dict[Invite, tuple[float, int, InviteState]] = {}
-        self._heap: list[tuple[float, int, Invite]] = []
+        # The deadline index: each held unfinished invite's entry [deadline, seq, invite,
+        # state], and a heap of the same entries. An entry is stale once its invite slot
+        # is None: set when the invite is rescheduled or unscheduled (lazy deletion; the
+        # heap is compacted when stale entries outnumber live ones).
+        self._deadline: dict[Invite, _Entry] = {}
+        self._heap: list[_Entry] = []
         self._seq = itertools.count()
         self._backlog: OrderedDict[int, _Waiting] = OrderedDict()
         self._backlog_index: dict[_Key, dict[int, _Waiting]] = {}
@@ -364,6 +374,7 @@ class Switchboard:
                     del self._by_call[call_id]
                     keys.append(("call", call_id))
         self._unschedule(invite)
+        self._compact()
         for key in keys:
             self._released[key] = None
             self._released.move_to_end(key)
@@ -481,39 +492,25 @@ class Switchboard:
     def _route(self, n: CommsNotification, now: float, out: list[Delivery]) -> None:
         kind = n.kind
         if kind is _KIND_UNRECOGNISED:
-            out.append(
-                Delivery(
-                    notification=n,
-                    outcome=DeliveryOutcome.unrecognised,
-                    reason=n.reason or "not an invite operation, roster, call or participant",
-                )
-            )
+            out.append(unrecognised(n))
             return
+        matched = False
         if kind is _KIND_OPERATION:
-            invite = None
-            if n.operation_id:
-                invite = self._by_operation.get(n.operation_id)
+            invite = self._by_operation.get(n.operation_id) if n.operation_id else None
             # A released invite's operation stays its own, even when a newer invite reuses
             # the clientContext: a redelivery of the old news must not move the new one.
             if invite is None and n.client_context and ("op", n.operation_id) not in self._released:
                 invite = self._by_context.get(n.client_context)
-            candidates: Iterable[Invite] = () if invite is None else (invite,)
-        else:
-            candidates = list(self._by_call.get(n.call_id, ())) if n.call_id else ()
-        matched = False
-        for invite in candidates:
-            outcome = self._offer(invite, n, now, out)
-            matched = matched or outcome is not _NOT_MINE
+            matched = invite is not None and self._offer(invite, n, now, out) is not _NOT_MINE
+        elif n.call_id:
+            offer = self._offer
+            for invite in tuple(self._by_call.get(n.call_id, ())):
+                if offer(invite, n, now, out) is not _NOT_MINE:
+                    matched = True
         if matched:
             return
-        if kind is NotificationKind.call_updated:
-            out.append(
-                Delivery(
-                    notification=n,
-                    outcome=DeliveryOutcome.ignored,
-                    reason="a call update that is not its end moves no invite",
-                )
-            )
+        if kind is _KIND_CALL_UPDATED:
+            out.append(ignored(n))
             return
         keys = _keys_of(n)
         if any(key in self._released for key in keys):
@@ -537,18 +534,13 @@ class Switchboard:
             return outcome
         if known_operation is None and invite.operation_id:
             self._by_operation.setdefault(invite.operation_id, invite)
-        moved = invite.state is not before
-        if moved:
+        after = invite.state
+        delivered, said = _OUTCOMES[outcome]
+        if after is before:
+            out.append(_new_delivery(Delivery, (n, delivered, invite, False, said)))
+        else:
             self._schedule(invite, now)
-        out.append(
-            Delivery(
-                notification=n,
-                outcome=_OUTCOMES[outcome],
-                invite=invite,
-                moved=moved,
-                reason=_MOVES[before, invite.state] if moved else outcome._value_,
-            )
-        )
+            out.append(_new_delivery(Delivery, (n, delivered, invite, True, _MOVES[before, after])))
         return outcome
 
     def note_response(self, invite: Invite, *, at: float | None = None) -> None:
@@ -573,28 +565,45 @@ class Switchboard:
         """Give the invite its state's deadline, unless it already has this state's one."""
         state = invite.state
         entry = self._deadline.get(invite)
-        if entry is not None and entry[2] is state:
+        if entry is not None and entry[3] is state:
             return  # same state as when its deadline was set
+        if state not in DEADLINES:  # terminal: nothing to time out (see _unschedule)
+            if entry is not None:
+                del self._deadline[invite]
+                entry[2] = None
+            return
         own = self._own_deadlines.get(invite.client_context) if self._own_deadlines else None
         seconds = (own or self.deadlines).for_state(state)
-        if seconds is None:
-            self._unschedule(invite)
-            return
-        seq = next(self._seq)
-        self._deadline[invite] = (now + seconds, seq, state)
-        heapq.heappush(self._heap, (now + seconds, seq, invite))
+        if entry is not None:
+            entry[2] = None  # the old state's deadline is stale
+        fresh = [now + cast("float", seconds), next(self._seq), invite, state]
+        self._deadline[invite] = fresh
+        heapq.heappush(self._heap, fresh)
 
     def _unschedule(self, invite: Invite) -> None:
-        if self._deadline.pop(invite, None) is not None and len(self._heap) > 64 + 2 * len(
-            self._deadline
-        ):
-            index = self._deadline
-            self._heap = [e for e in self._heap if index.get(e[2], (0, -1))[1] == e[1]]
+        """Take the invite's deadline away: its entry is marked stale, left in the heap.
+
+        Stale entries leave the heap when their time comes (:meth:`expire`) or when
+        :meth:`release` compacts it; an invite that finishes costs no heap work here.
+        """
+        entry = self._deadline.pop(invite, None)
+        if entry is not None:
+            entry[2] = None
+
+    def _compact(self) -> None:
+        """Drop the stale entries once they outnumber the live ones (amortised O(1)).
+
+        Called on release: a released invite must not be held in memory by the heap
+        until its old deadline.
+        """
+        if len(self._heap) > 64 + 2 * len(self._deadline):
+            self._heap = [e for e in self._heap if e[2] is not None]
             heapq.heapify(self._heap)
 
-    def _live(self, entry: tuple[float, int, Invite]) -> bool:
-        held = self._deadline.get(entry[2])
-        return held is not None and held[1] == entry[1] and not entry[2].is_finished
+    @staticmethod
+    def _live(entry: _Entry) -> bool:
+        invite: Invite | None = entry[2]
+        return invite is not None and not invite.is_finished
 
     def next_deadline(self) -> float | None:
         """When :meth:`expire` next has something to do, or None."""
