@@ -119,6 +119,18 @@ _UNHEARD: Final = frozenset(
 )
 
 
+def _unbind(response: httpx.Response) -> None:
+    """Break the reference cycle httpx leaves between a read response and its stream.
+
+    httpx binds each response's stream to the response (to time it), a cycle that only
+    the cyclic garbage collector frees: with thousands of invites in flight, collecting
+    those is much of what each young-generation collection does. ``post`` and
+    ``delete`` have read the body, so the stream is spent: an empty one takes its place,
+    and the response is freed as soon as the engine lets go of it.
+    """
+    response.stream = httpx.ByteStream(b"")
+
+
 class Client:
     """Sends invites to Graph and tracks each to its outcome.
 
@@ -546,6 +558,7 @@ class Client:
                 )
                 return self._recorded(invite, "outcome_unknown", stop.reason, at=at)
             self._posting.discard(invite.invite_id)
+            _unbind(response)
             now = self.clock.now()
             action = flow.answered(
                 response.status_code,
@@ -687,6 +700,7 @@ class Client:
             except httpx.TransportError as exc:
                 action = flow.lost(type(exc).__name__, at=self.clock.now())
                 continue
+            _unbind(response)
             action = flow.answered(
                 response.status_code, response.headers, at=self.clock.now(), wall=time.time()
             )

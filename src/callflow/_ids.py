@@ -19,7 +19,15 @@ from ._core._invite import Invite as CoreInvite
 from ._core._models import InvitationParticipantInfo
 from ._kiota import KiotaParsable, from_sdk
 
-__all__ = ["Invite", "new_id", "new_invite_id"]
+__all__ = ["Invite", "new_id", "new_invite_id", "uuid4_text"]
+
+
+def uuid4_text(bits: int) -> str:
+    """``str(uuid.UUID(int=bits, version=4))``, without making the UUID object."""
+    bits = bits & ~(0xC000 << 48) | (0x8000 << 48)  # RFC 4122's variant, 10xx
+    bits = bits & ~(0xF000 << 64) | (4 << 76)  # version 4
+    h = f"{bits:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class _Ids:
@@ -40,12 +48,10 @@ class _Ids:
 
     def draw(self) -> None:
         """Draw a new random prefix and restart the counter."""
-        r = secrets.token_hex(16)
-        variant = "89ab"[int(r[16], 16) & 3]  # RFC 4122's variant bits, 10xx
         #: ``xxxxxxxx-xxxx-4xxx-Vxxx-``: a uuid4 whose last 12 digits are the counter.
-        self.context_prefix = f"{r[:8]}-{r[8:12]}-4{r[13:16]}-{variant}{r[17:20]}-"
+        self.context_prefix = uuid4_text(secrets.randbits(128))[:24]
         #: 64 random bits, for invite ids.
-        self.invite_prefix = r[:16]
+        self.invite_prefix = secrets.token_hex(8)
         self._count = itertools.count(1)
 
     def take(self) -> int:
