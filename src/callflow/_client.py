@@ -15,9 +15,10 @@ and no call ever waits for another.
 * :meth:`Client.receive_notifications` is what the bot's webhook calls; it returns as soon
   as the body is applied (the webhook answers 202).
 * One timer task sleeps until the switchboard's next deadline (through the
-  :class:`~callflow._clock.Clock`, so tests skip time) and fails what expired. Finished
-  invites are released from the switchboard ``release_after`` seconds later, so the
-  roster update that follows a completion still reaches its invite.
+  :class:`~callflow._clock.Clock`, so tests skip time) and fails what expired. Another
+  releases finished invites from the switchboard ``release_after`` seconds later, so the
+  roster update that follows a completion still reaches its invite (its queue is in time
+  order, so a finishing invite never has to cut a sleep short: it sets an event at most).
 * Cancels: an invite in ``cancelling`` (``handle.cancel()``, or a deadline in
   ``requested``/``running``) asks for one DELETE per participant whose id it knows
   (:meth:`~callflow.Invite.delete_requests`); each runs in its own task under the core's
@@ -49,11 +50,10 @@ callback lanes; an unfinished invite's :meth:`InviteHandle.wait` then raises
 from __future__ import annotations
 
 import collections
-import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -117,6 +117,18 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.
 _UNHEARD: Final = frozenset(
     {DeliveryOutcome.unmatched, DeliveryOutcome.unrecognised, DeliveryOutcome.late}
 )
+
+
+def _unbind(response: httpx.Response) -> None:
+    """Break the reference cycle httpx leaves between a read response and its stream.
+
+    httpx binds each response's stream to the response (to time it), a cycle that only
+    the cyclic garbage collector frees: with thousands of invites in flight, collecting
+    those is much of what each young-generation collection does. ``post`` and
+    ``delete`` have read the body, so the stream is spent: an empty one takes its place,
+    and the response is freed as soon as the engine lets go of it.
+    """
+    response.stream = httpx.ByteStream(b"")
 
 
 class Client:
@@ -230,7 +242,7 @@ class Client:
         #: Who hears of a notification that came after its invite ended, by invite id.
         self._late_listeners: dict[str, Callable[[Delivery], None]] = {}
         # Sends in progress, by invite id: the scope that abandons one, and the deadline
-        # it may not outlast (see ``_bounded``).
+        # it may not outlast (see ``_send_bounded``).
         self._sends: dict[str, tuple[anyio.CancelScope, float | None]] = {}
         self._posting: set[str] = set()  # invite ids whose POST is in flight
         self._sends_done: anyio.Event | None = None
@@ -244,6 +256,7 @@ class Client:
         self._timer_scope: anyio.CancelScope | None = None
         self._timer_wake: anyio.Event | None = None
         self._timer_at: float | None = None
+        self._release_wake: anyio.Event | None = None
         self._root = self.base_url
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -260,6 +273,8 @@ class Client:
         if self._fleet is not None:
             await self._fleet.enter()
         self._tg = await start_background(self._timer_loop, "callflow timer")
+        self._release_wake = None
+        self._tg.start_soon(self._release_loop, name="callflow releases")
         if self._fleet is not None:
             try:
                 await self._fleet.start(self._tg)
@@ -319,7 +334,8 @@ class Client:
             call_id: the call to invite into.
             participants: ``InvitationParticipantInfo`` objects, spec-shaped mappings,
                 or msgraph-sdk-python's ``InvitationParticipantInfo`` models.
-            client_context: the correlation key; a uuid4 when not given.
+            client_context: the correlation key; a fresh unique one (uuid4-shaped, see
+                :func:`callflow._ids.new_id`) when not given.
             timeout: seconds this invite may stay in requested, running and
                 tearing_down_original, instead of the client's
                 :class:`~callflow.Deadlines` (a deadline while ringing cancels it; the
@@ -352,17 +368,9 @@ class Client:
                 tearing_down_original=timeout,
             )
         )
-        fields: dict[str, Any] = {
-            "call_id": invite.call_id,
-            "kind": invite.kind.value,
-            "request": invite.request().json,
-        }
         fleet = self._fleet
         if fleet is not None:
-            if own is not None:
-                fields["deadlines"] = {"requested": timeout, "running": timeout}
-                fields["deadlines"]["tearing_down_original"] = timeout
-            event = self._event(invite, "invite", **fields)
+            event = self._event(invite, "invite", **self._invite_fields(invite, timeout))
             await fleet.register(invite, event)
             handle = InviteHandle(invite, canceller=self._cancel, remover=self.remove_participant)
             self._handles[invite.invite_id] = handle
@@ -375,12 +383,11 @@ class Client:
         handle = InviteHandle(invite, canceller=self._cancel, remover=self.remove_participant)
         self._handles[invite.invite_id] = handle
         if self.recorder is not None:
-            self._record(invite, "invite", **fields)
+            self._record(invite, "invite", **self._invite_fields(invite, None))
         if receipt.deliveries:
             self._after(receipt)
         self._arm(self.switchboard.deadline_of(invite))
-        with self._bounded(invite):
-            await self._send(invite, self.switchboard.deadline_of(invite))
+        await self._send_bounded(invite)
         self._moved(invite)
         if self._closing:
             raise CallflowError(
@@ -388,6 +395,20 @@ class Client:
                 f"({invite.state}; {invite.history[-1].cause})"
             )
         return handle
+
+    @staticmethod
+    def _invite_fields(invite: Invite, timeout: float | None) -> dict[str, Any]:
+        """The fields of an invite's ``invite`` event (its own deadlines, if it has some)."""
+        fields: dict[str, Any] = {
+            "call_id": invite.call_id,
+            "kind": invite.kind.value,
+            "request": invite.request().json,
+        }
+        if timeout is not None:
+            fields["deadlines"] = dict.fromkeys(
+                ("requested", "running", "tearing_down_original"), timeout
+            )
+        return fields
 
     def _moved(self, invite: Invite) -> None:
         """After an input fed outside the switchboard: deadline, waiters, DELETEs."""
@@ -407,21 +428,23 @@ class Client:
             out["Authorization"] = "Bearer " + token
         return out
 
-    @contextlib.contextmanager
-    def _bounded(self, invite: Invite) -> Iterator[None]:
-        """Run the invite's send in a scope its end abandons, and settle it if cut short.
+    async def _send_bounded(self, invite: Invite) -> None:
+        """Send the invite's POST in a scope its end abandons, and settle it if cut short.
 
-        The scope is cancelled when the invite finishes (``_changed``) or the Client
-        closes. Cut short by the caller's cancellation or by the close, an invite still
-        waiting to be taken is settled at once: failed unsent if no POST was in flight
-        (its clientContext is free again), else its outcome is unknown.
+        One cancel scope per send, the one deadline mechanism: it is cancelled when the
+        invite finishes (``_changed``), when its deadline passes with the POST in flight
+        (``_end_send``), or when the Client closes. Cut short by the caller's cancellation
+        or by the close, an invite still waiting to be taken is settled at once: failed
+        unsent if no POST was in flight (its clientContext is free again), else its
+        outcome is unknown.
         """
         key = invite.invite_id
+        deadline = self.switchboard.deadline_of(invite)
         scope = anyio.CancelScope()
-        self._sends[key] = (scope, self.switchboard.deadline_of(invite))
+        self._sends[key] = (scope, deadline)
         try:
             with scope:
-                yield
+                await self._send(invite, deadline)
         except BaseException as exc:
             if isinstance(exc, anyio.get_cancelled_exc_class()):
                 self._settle(invite, "invite() was cancelled")
@@ -502,13 +525,14 @@ class Client:
                 at = self.clock.now()
                 stop = flow.cannot_send(headers, at=at)
                 return self._recorded(invite, "send_failed", stop.reason, at=at)
-            logger.debug(
-                "invite %s: POST %s (attempt %d)",
-                invite.invite_id,
-                url,
-                action.attempt,
-                extra=_log_ids(invite),
-            )
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "invite %s: POST %s (attempt %d)",
+                    invite.invite_id,
+                    url,
+                    action.attempt,
+                    extra=_log_ids(invite),
+                )
             self._posting.add(invite.invite_id)
             try:
                 response = await http.post(url, content=content, headers=headers)
@@ -534,6 +558,7 @@ class Client:
                 )
                 return self._recorded(invite, "outcome_unknown", stop.reason, at=at)
             self._posting.discard(invite.invite_id)
+            _unbind(response)
             now = self.clock.now()
             action = flow.answered(
                 response.status_code,
@@ -542,7 +567,8 @@ class Client:
                 at=now,
                 wall=time.time(),
             )
-            logger.debug("invite %s: %s", invite.invite_id, action, extra=_log_ids(invite))
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("invite %s: %s", invite.invite_id, action, extra=_log_ids(invite))
             if isinstance(action, Stop):
                 return self._record_response(invite, response, now)
         return None
@@ -674,6 +700,7 @@ class Client:
             except httpx.TransportError as exc:
                 action = flow.lost(type(exc).__name__, at=self.clock.now())
                 continue
+            _unbind(response)
             action = flow.answered(
                 response.status_code, response.headers, at=self.clock.now(), wall=time.time()
             )
@@ -682,7 +709,13 @@ class Client:
 
     def _recorded(
         self, invite: Invite, type_: str, reason: str, *, at: float | None = None
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
+        """The event of an input the invite took, written to the recorder if there is one.
+
+        None when nobody keeps events (no recorder, no store): it is not built at all.
+        """
+        if self.recorder is None and self._fleet is None:
+            return None
         event = self._event(invite, type_, reason=reason, at=at)
         if self.recorder is not None:
             self._write(event)
@@ -716,7 +749,10 @@ class Client:
 
     def _record_response(
         self, invite: Invite, response: httpx.Response, at: float
-    ) -> dict[str, Any]:
+    ) -> dict[str, Any] | None:
+        """The ``response`` event (as :meth:`_recorded`: None when nobody keeps events)."""
+        if self.recorder is None and self._fleet is None:
+            return None
         headers = {k: v for k in RECORDED_HEADERS if (v := response.headers.get(k)) is not None}
         try:
             body: Any = response.json()
@@ -1018,17 +1054,34 @@ class Client:
                 if not step.ignored and step.dest is not step.source:
                     self._call(invite.call_id, "on_state", self.on_state, (handle, step))
         if any(step.dest.is_terminal and not step.ignored for step in new):
-            logger.info(
-                "invite %s (operation %s): %s%s",
-                invite.client_context,
-                invite.operation_id,
-                invite.state,
-                f" ({invite.failure.describe()})" if invite.failure else "",
-                extra=_log_ids(invite),
-            )
-            self._finished.append((self.clock.now() + self.release_after, invite))
-            self._arm(self._finished[0][0])
+            if logger.isEnabledFor(logging.INFO):
+                logger.info(
+                    "invite %s (operation %s): %s%s",
+                    invite.client_context,
+                    invite.operation_id,
+                    invite.state,
+                    f" ({invite.failure.describe()})" if invite.failure else "",
+                    extra=_log_ids(invite),
+                )
+            self._to_release(invite)
         handle.notify()
+
+    def _to_release(self, invite: Invite) -> None:
+        """Queue a finished invite for release ``release_after`` seconds from now.
+
+        The queue stays in time order (an entry is never due before the one ahead of it,
+        even if ``release_after`` was lowered meanwhile), so the release task, sleeping
+        until its head is due, never has to be woken early: only from an empty queue.
+        """
+        finished = self._finished
+        due = self.clock.now() + self.release_after
+        if finished and due < finished[-1][0]:
+            due = finished[-1][0]
+        finished.append((due, invite))
+        wake = self._release_wake
+        if wake is not None:
+            self._release_wake = None
+            wake.set()
 
     def _end_send(self, invite: Invite) -> None:
         """The invite finished or is cancelling while its send goes on: end the send.
@@ -1140,20 +1193,7 @@ class Client:
             receipt = board.expire(at=now)
             if receipt.deliveries or receipt.timed_out:
                 self._after(receipt)
-            finished = self._finished
-            while finished and finished[0][0] <= now:
-                _, invite = finished.popleft()
-                board.release(invite)
-                self._handles.pop(invite.invite_id, None)
-                self._late_listeners.pop(invite.invite_id, None)
-                if self.recorder is not None:
-                    self._record_result(invite)
-            candidates = [
-                t
-                for t in (board.next_deadline(), finished[0][0] if finished else None)
-                if t is not None
-            ]
-            self._timer_at = min(candidates) if candidates else None
+            self._timer_at = board.next_deadline()
             with anyio.CancelScope() as scope:
                 self._timer_scope = scope
                 if self._timer_at is None:
@@ -1163,6 +1203,33 @@ class Client:
                     await self.clock.sleep(self._timer_at - now)
             self._timer_scope = None
             self._timer_wake = None
+
+    async def _release_loop(self) -> None:
+        """Release each finished invite from the switchboard once its time is due.
+
+        A task of its own, apart from the deadline timer: the queue is in time order
+        (:meth:`_to_release`), so this sleeps until its head is due and is woken (by an
+        event, which is cheap, where cancelling a sleep is not) only when the queue was
+        empty. Finishing invites never wake the deadline timer.
+        """
+        finished = self._finished
+        board = self.switchboard
+        while True:
+            if not finished:
+                self._release_wake = wake = anyio.Event()
+                await wake.wait()
+                continue
+            now = self.clock.now()
+            if finished[0][0] > now:
+                await self.clock.sleep(finished[0][0] - now)
+                continue
+            while finished and finished[0][0] <= now:
+                _, invite = finished.popleft()
+                board.release(invite)
+                self._handles.pop(invite.invite_id, None)
+                self._late_listeners.pop(invite.invite_id, None)
+                if self.recorder is not None:
+                    self._record_result(invite)
 
     def __repr__(self) -> str:
         state = "open" if self._tg is not None else "closed"

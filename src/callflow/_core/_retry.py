@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .._exceptions import ConfigurationError
+from ._json import fast_loads
 from ._machine import InviteState
 
 if TYPE_CHECKING:
@@ -296,6 +297,12 @@ class Sending:
             wait = self._wait(delay, at, f"HTTP {status_code}")
             if wait is not None:
                 return wait
+        if isinstance(body, bytes):
+            # With the speed extra the answer is decoded by orjson, where its result is
+            # exactly json's (else the invite decodes it, as always).
+            decoded = fast_loads(body)
+            if isinstance(decoded, dict):
+                body = decoded
         invite.receive_response(
             status_code, headers, body, at=at, unknown_statuses=policy.unknown_statuses
         )

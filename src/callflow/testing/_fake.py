@@ -43,7 +43,6 @@ import json
 import math
 import random
 import re
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
@@ -57,6 +56,7 @@ import httpx
 from .._client import GRAPH_BASE_URL
 from .._clock import Clock, SystemClock
 from .._exceptions import CallflowError
+from .._ids import uuid4_text
 from .._tasks import start_background, stop_background
 from . import _wire
 from ._delivery import Courier, Outgoing, Sent, Target
@@ -229,6 +229,8 @@ _Plan = list[tuple[float, str, dict[str, Any]]]
 def _disturb(plan: _Plan, faults: Iterable[NotificationFault]) -> tuple[_Plan, bool]:
     """Apply notification faults to an operation's plan; also say if it goes before the answer."""
     faults = list(faults)
+    if not faults:
+        return plan, False
     for f in faults:
         if isinstance(f, DropNotifications):
             plan = [item for item in plan if not _selected(f.only, item[1])]
@@ -247,6 +249,14 @@ def _disturb(plan: _Plan, faults: Iterable[NotificationFault]) -> tuple[_Plan, b
         if isinstance(f, DelayNotifications):
             plan = [(t + f.seconds if _selected(f.only, lb) else t, lb, b) for t, lb, b in plan]
     return plan, any(isinstance(f, NotifyBeforeAnswer) for f in faults)
+
+
+def _bearer(request: httpx.Request) -> bool:
+    """Whether the request carries a bearer token (read off the raw headers: cheaper)."""
+    for key, value in request.headers.raw:
+        if key.lower() == b"authorization":
+            return value[:7].lower() == b"bearer "
+    return False
 
 
 def _refused(
@@ -501,7 +511,7 @@ class FakeGraph:
         body = _json(await request.aread())
         match = _INVITE.fullmatch(request.url.path)
         call_id = match.group(1) if match else None
-        bearer = request.headers.get("authorization", "").lower().startswith("bearer ")
+        bearer = _bearer(request)
 
         def log(answer: str, operation: Operation | None = None) -> None:
             self.requests.append(
@@ -681,7 +691,7 @@ class FakeGraph:
         return operation, []
 
     def _random_id(self, rng: random.Random | None = None) -> str:
-        return str(uuid.UUID(int=(rng or self._rng).getrandbits(128), version=4))
+        return uuid4_text((rng or self._rng).getrandbits(128))
 
     def _ends_after(self, answer: Answer) -> float:
         return answer.after if isinstance(answer, Declines) else self.ring_timeout
