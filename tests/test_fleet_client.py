@@ -333,9 +333,10 @@ def _demo(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
     return code, capsys.readouterr().out
 
 
-def _rounded(out: str) -> str:
-    """The demo's output with its timings to 0.1 s (a run on Redis takes real time)."""
-    return re.sub(r"\(\+(\d+\.\d)\d\ds\)", r"(+\1s)", out)
+def _untimed(out: str) -> str:
+    """The demo's output without its timings: a run on Redis takes real time, and on a
+    loaded machine a step lands tens of milliseconds late (the paths must be the same)."""
+    return re.sub(r"\(\+\d+\.\d+s\)", "(+…)", out)
 
 
 @pytest.mark.timeout(120)
@@ -348,7 +349,7 @@ def test_demo_on_a_store_shows_what_the_embedded_demo_shows(
     assert embedded == _demo(capsys, "--backend", backend, "--store", "memory")
     if backend == "asyncio":  # on the real clock: ~15 s; trio's Redis runs are proved above
         on_redis = _demo(capsys, "--backend", backend, "--store", redis_url)
-        assert (0, _rounded(embedded[1])) == (on_redis[0], _rounded(on_redis[1]))
+        assert (0, _untimed(embedded[1])) == (on_redis[0], _untimed(on_redis[1]))
 
 
 def test_demo_refuses_a_store_url_it_cannot_use(capsys: pytest.CaptureFixture[str]) -> None:
