@@ -34,12 +34,24 @@ Rows (their ids, for ``--only`` and ``--profile``):
   FakeGraph, CPU time per invite, against a minimal raw httpx + notification loop doing
   the same work (:class:`RawService` and :class:`RawBot` below), on asyncio and trio;
 * ``import``: ``import callflow`` then use of ``Invite``/``Switchboard`` only, in a fresh
-  subprocess: which of httpx and anyio got imported, and the time it took.
+  subprocess: which of httpx and anyio got imported, and the time it took;
+* ``redis``: one completing notification through ``Client(store=RedisStore)``, against
+  one Redis round trip (a PING on the same connection pool) plus the same notification
+  through the Client without a store (the in-memory path);
+* ``fleet``: invites/s, each sent and completed, through 3 bot processes (uvicorn +
+  webhook_app on one RedisStore, ``tests/fleet_support.py``) against 1, with the CPU
+  each process used (/proc/<pid>/stat): the FakeGraph and driver (this process), Redis,
+  the bots.
+
+The two Redis rows use ``CALLFLOW_TEST_REDIS_URL`` when it is set, else a throwaway
+``redis-server`` on a free loopback port (stopped after the row); without one they say
+"not measured: redis-server missing".
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import itertools
 import json
@@ -49,6 +61,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 import uuid
@@ -885,6 +898,278 @@ def row_import(repeats: int) -> dict[str, Any]:
     )
 
 
+# -- the fleet rows (Redis) ----------------------------------------------------------------------
+
+TESTS = Path(__file__).resolve().parents[1] / "tests"
+FLEET_CALL = "ab6233a5-20b7-4c5e-bea2-ce56c9776429"
+
+
+def _tests_on_path() -> None:
+    """The fleet rows reuse the tests' redis-server and bot process (tests/*_support.py)."""
+    if str(TESTS) not in sys.path:
+        sys.path.insert(0, str(TESTS))
+
+
+def with_redis(
+    id_: str, name: str, target: str, measure: Callable[[str], dict[str, Any]]
+) -> dict[str, Any]:
+    """``measure(url)`` on the run's Redis: ``CALLFLOW_TEST_REDIS_URL``, or a throwaway
+    redis-server of our own (stopped after the row); without one, the row says so."""
+    _tests_on_path()
+    from redis_support import RedisUnavailable, redis_server_url
+
+    try:
+        with redis_server_url() as url:
+            return measure(url)
+    except RedisUnavailable:
+        return row(
+            id_,
+            name,
+            value=float("nan"),
+            unit="",
+            baselines={},
+            ratio=None,
+            target=target,
+            met=False,
+            note="not measured: redis-server missing",
+        )
+
+
+def _answering_graph() -> httpx.MockTransport:
+    """A MockTransport answering each invite POST 200 with a running operation of its own."""
+    count = itertools.count(1)
+
+    def graph(request: httpx.Request) -> httpx.Response:
+        op = f"op-{next(count)}"
+        sent = json.loads(request.content)
+        body = {**OPERATION, "id": op, "clientContext": sent["clientContext"]}
+        location = f"{callflow.GRAPH_BASE_URL}/communications/calls/{FLEET_CALL}/operations/{op}"
+        return httpx.Response(200, json=body, headers={"Location": location})
+
+    return httpx.MockTransport(graph)
+
+
+async def measure_redis(url: str, n: int, repeats: int) -> dict[str, list[float]]:
+    """Seconds per completing notification, per repeat, interleaved: through
+    ``Client(store=RedisStore)``, through the embedded Client, and per PING."""
+    store = callflow.RedisStore(url, prefix=f"bench-{uuid.uuid4().hex[:8]}")
+    times: dict[str, list[float]] = {"redis": [], "memory": [], "ping": []}
+    async with (
+        httpx.AsyncClient(transport=_answering_graph(), base_url=callflow.GRAPH_BASE_URL) as http,
+        callflow.Client(http, token="t0ken", store=store, release_after=3600) as on_redis,
+        callflow.Client(http, token="t0ken", release_after=3600) as embedded,
+    ):
+
+        async def notifications(client: callflow.Client) -> float:
+            bodies = []
+            for _ in range(n):
+                handle = await client.invite(FLEET_CALL, [PSTN])
+                assert handle.operation_id is not None
+                bodies.append(
+                    completed_body(FLEET_CALL, handle.operation_id, handle.client_context)
+                )
+            gc.collect()
+            start = time.perf_counter()
+            for body in bodies:
+                await client.receive_notifications(body)
+            return (time.perf_counter() - start) / n
+
+        async def pings() -> float:
+            start = time.perf_counter()
+            for _ in range(n):
+                await store._redis.ping()
+            return (time.perf_counter() - start) / n
+
+        await notifications(on_redis)  # load the scripts, warm the connections
+        for i in range(repeats):
+            order = ("redis", "memory", "ping") if i % 2 == 0 else ("ping", "memory", "redis")
+            for side in order:
+                if side == "ping":
+                    times[side].append(await pings())
+                else:
+                    times[side].append(
+                        await notifications(on_redis if side == "redis" else embedded)
+                    )
+    return times
+
+
+def row_redis(n: int, repeats: int) -> dict[str, Any]:
+    """A notification through RedisStore against one PING plus the embedded path."""
+    name = "one notification applied through Client(store=RedisStore) (asyncio)"
+    target = "<= 1x (one Redis round trip (PING) + the in-memory path)"
+
+    def measure(url: str) -> dict[str, Any]:
+        t = anyio.run(measure_redis, url, n, repeats)
+        ratios = [r / (m + p) for r, m, p in zip(t["redis"], t["memory"], t["ping"], strict=True)]
+        ratio = statistics.median(ratios)
+        memory, ping = statistics.median(t["memory"]), statistics.median(t["ping"])
+        redis = statistics.median(t["redis"])
+        note = f"{redis / memory:.1f}x the in-memory path"
+        if ratio > 1:
+            note += f"; {_shortfall(ratio, 1)}"
+        return row(
+            "redis",
+            name,
+            value=redis * 1e6,
+            unit="us",
+            baselines={
+                "one Redis round trip (PING) + the in-memory path": (memory + ping) * 1e6,
+                "the in-memory path (Client without a store)": memory * 1e6,
+            },
+            ratio=ratio,
+            target=target,
+            met=ratio <= 1,
+            note=note,
+        )
+
+    return with_redis("redis", name, target, measure)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _redis_server_pid(url: str) -> int:
+    """The redis-server's pid, as it says (INFO server)."""
+    async with callflow.RedisStore(url) as store:
+        info = await store._redis.info("server")
+    return int(str(info.get("process_id", 0)))
+
+
+def _local_redis_pid(url: str) -> int | None:
+    """The redis-server's pid when it runs on this machine, else None."""
+    pid = anyio.run(_redis_server_pid, url)
+    return pid if pid and Path(f"/proc/{pid}/stat").exists() else None
+
+
+async def fleet_throughput(
+    url: str, redis_pid: int | None, instances: int, n: int, concurrency: int
+) -> dict[str, Any]:
+    """``n`` invites, each sent and completed, through ``instances`` bot processes.
+
+    The bots (``tests/fleet_support.py``: uvicorn + webhook_app + a Client on one
+    RedisStore) reach a FakeGraph this process serves over HTTP; it delivers each
+    notification to the next instance in turn. Returns invites/s, and the CPU seconds
+    each process used during the run (this process: the FakeGraph and the driver).
+    """
+    _tests_on_path()
+    from callflow.testing import Accepts, FakeGraph
+    from fleet_support import fleet, front_app, serving
+    from redis_support import free_port
+
+    graph_port = free_port()
+    ports = [free_port() for _ in range(instances)]
+    fake = FakeGraph(default_answer=Accepts(after=0.0), assert_all_used=False)
+    with tempfile.TemporaryDirectory() as logs:
+        async with (
+            httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=200)) as http,
+            anyio.create_task_group() as callbacks,
+            fake,
+            serving(front_app(fake), graph_port),
+        ):
+            graph = f"http://127.0.0.1:{graph_port}/v1.0"
+            prefix = f"bench-fleet-{uuid.uuid4().hex[:8]}"
+            with fleet(url, prefix, graph, Path(logs)) as bots:
+                for port in ports:
+                    bots.start(port)
+                for port in ports:
+                    await bots.ready(http, port)
+                turn = itertools.count()
+
+                async def post(body: dict[str, Any], port: int) -> None:
+                    # A roster after the run may find the bots gone; a lost completion
+                    # during it fails the invite's own check below.
+                    with contextlib.suppress(httpx.TransportError):
+                        await http.post(f"http://127.0.0.1:{port}/callback", json=body)
+
+                async def deliver(body: dict[str, Any]) -> None:  # concurrently, as Graph
+                    callbacks.start_soon(post, body, ports[next(turn) % len(ports)])
+
+                fake.deliver_to(deliver)
+                limiter = anyio.CapacityLimiter(concurrency)
+
+                async def one(i: int) -> None:
+                    body = {
+                        "call_id": str(uuid.uuid4()),
+                        "participants": [{"identity": {"phone": {"id": f"+1555{i:07d}"}}}],
+                        "client_context": f"bench-{i}",
+                        "wait": True,
+                    }
+                    async with limiter:
+                        answer = await http.post(
+                            f"http://127.0.0.1:{ports[i % instances]}/invite", json=body
+                        )
+                    assert answer.json()["state"] == "completed", answer.text
+
+                pids = {f"bot {k + 1}": bots.processes[p].pid for k, p in enumerate(ports)}
+                if redis_pid is not None:
+                    pids["redis-server"] = redis_pid
+                before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+                own = time.process_time()
+                start = time.perf_counter()
+                async with anyio.create_task_group() as tg:
+                    for i in range(n):
+                        tg.start_soon(one, i)
+                wall = time.perf_counter() - start
+                cpu = {"FakeGraph + driver": time.process_time() - own}
+                cpu.update({name: _cpu_seconds(pid) - before[name] for name, pid in pids.items()})
+    return {"rate": n / wall, "wall": wall, "cpu": cpu}
+
+
+def _cpu_share(run: Mapping[str, Any]) -> str:
+    """Each process's CPU during a run as a percentage of one core, and their total."""
+    wall = run["wall"]
+    cpu: Mapping[str, float] = run["cpu"]
+    bots = sum(v for k, v in cpu.items() if k.startswith("bot"))
+    parts = [f"FakeGraph+driver {cpu['FakeGraph + driver'] / wall:.0%}"]
+    if "redis-server" in cpu:
+        parts.append(f"Redis {cpu['redis-server'] / wall:.0%}")
+    parts.append(f"bots {bots / wall:.0%}")
+    return f"{', '.join(parts)}; total {sum(cpu.values()) / wall:.0%}"
+
+
+def row_fleet(n: int, repeats: int, concurrency: int = 30) -> dict[str, Any]:
+    """Invites/s through 3 bot processes against 1, interleaved; the CPU of each process."""
+    name = f"fleet throughput, {n:,} invites sent and completed (3 instances vs 1)"
+    target = f">= 2x one instance ({os.cpu_count()} cores), or explained from the CPU used"
+
+    def measure(url: str) -> dict[str, Any]:
+        redis_pid = _local_redis_pid(url)
+        runs: dict[int, list[dict[str, Any]]] = {1: [], 3: []}
+        for i in range(repeats):
+            for instances in (1, 3) if i % 2 == 0 else (3, 1):
+                measured = anyio.run(fleet_throughput, url, redis_pid, instances, n, concurrency)
+                runs[instances].append(measured)
+        ratios = [t["rate"] / o["rate"] for t, o in zip(runs[3], runs[1], strict=True)]
+        ratio = statistics.median(ratios)
+        three = statistics.median(r["rate"] for r in runs[3])
+        one = statistics.median(r["rate"] for r in runs[1])
+        # The CPU of the run whose ratio is the median one (a run, not a mix of runs).
+        middle = sorted(range(repeats), key=lambda k: ratios[k])[repeats // 2]
+        note = (
+            f"CPU per process, % of one core: 1 instance: {_cpu_share(runs[1][middle])}; "
+            f"3 instances: {_cpu_share(runs[3][middle])}"
+        )
+        if ratio < 2:
+            note += f" ({os.cpu_count()} cores: at most {os.cpu_count()}00% in all)"
+        return row(
+            "fleet",
+            name,
+            value=three,
+            unit="invites/s",
+            baselines={"1 instance": one},
+            ratio=ratio,
+            target=target,
+            met=ratio >= 2,
+            note=note,
+            cpu={"1": runs[1][middle], "3": runs[3][middle]},
+        )
+
+    return with_redis("fleet", name, target, measure)
+
+
 # -- the run -------------------------------------------------------------------------------------
 
 ROWS = (
@@ -897,6 +1182,8 @@ ROWS = (
     "client",
     "concurrency",
     "import",
+    "redis",
+    "fleet",
 )
 
 
@@ -924,6 +1211,10 @@ def run(quick: bool, only: Iterable[str] = ROWS) -> list[dict[str, Any]]:
             rows.append(row_concurrency(50 if quick else 10_000, backend, 5))
     if "import" in wanted:
         rows.append(row_import(5 if quick else 7))
+    if "redis" in wanted:
+        rows.append(row_redis(10 if quick else 1_000, 3 if quick else 5))
+    if "fleet" in wanted:
+        rows.append(row_fleet(10 if quick else 300, 1 if quick else 3))
     return rows
 
 

@@ -29,6 +29,8 @@ ROW_IDS = {
     "concurrency_asyncio",
     "concurrency_trio",
     "import",
+    "redis",
+    "fleet",
 }
 
 
@@ -55,6 +57,19 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any],
 def measured(row: dict[str, Any]) -> bool:
     """False only for the speed-extra row when the extra is not installed."""
     return not (row["id"] == "notification_extra" and math.isnan(row["callflow"]))
+
+
+def test_the_redis_rows_are_measured_on_a_real_server(
+    quick_run: tuple[dict[str, Any], str], redis_url: str
+) -> None:
+    report, _ = quick_run
+    rows = {row["id"]: row for row in report["rows"]}
+
+    assert "not measured" not in rows["redis"]["note"]
+    assert {"1", "3"} == set(rows["fleet"]["cpu"])
+    for run in rows["fleet"]["cpu"].values():
+        assert {"FakeGraph + driver", "bot 1"} <= set(run["cpu"]), run
+        assert all(math.isfinite(s) and s >= 0 for s in run["cpu"].values()), run
 
 
 def test_a_quick_run_has_every_row_of_the_issue(quick_run: tuple[dict[str, Any], str]) -> None:

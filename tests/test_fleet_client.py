@@ -357,3 +357,34 @@ def test_demo_refuses_a_store_url_it_cannot_use(capsys: pytest.CaptureFixture[st
 
     assert 1 == main(["demo", "--store", "http://localhost:6379"])
     assert "not a Redis URL" in capsys.readouterr().err
+
+
+async def test_a_cancel_asked_on_another_instance_sends_one_delete_and_ends_everywhere(
+    new_store: NewStore,
+) -> None:
+    # The design: a cancel is an input like any other. The instance asked (here the one
+    # that attached, not the sender) appends it; its move asks for the DELETE, and the
+    # instance that made the move sends it, once. Every instance sees the end by a push.
+    example = spec(4)
+    answer = json.loads(accepted(example).content)  # with the participant's id to DELETE
+    answer["participants"][0]["id"] = "c6a94ae7-b6bb-4bd8-8d36-dd73a3ba4f44"
+    location = {"Location": accepted(example).headers["Location"]}
+    async with (
+        instance(new_store, httpx.Response(200, json=answer, headers=location)) as (
+            sender,
+            sender_endpoint,
+        ),
+        instance(new_store, httpx.Response(204)) as (asker, asker_endpoint),
+    ):
+        sent = await invite_example(sender, example)
+        attached = await asker.attach(example.request["clientContext"])
+        with anyio.fail_after(5):
+            assert InviteState.cancelled == await attached.cancel()
+            with pytest.raises(InviteFailed) as failed:
+                await sent.wait()
+        assert FailureReason.cancelled is failed.value.failure.reason
+        assert InviteState.cancelled == sent.state
+        stored = await sender.store.inputs(sent.invite_id)  # type: ignore[union-attr]
+    assert ["POST"] == [r.method for r in sender_endpoint.requests]
+    assert ["DELETE"] == [r.method for r in asker_endpoint.requests]
+    assert ["invite", "response", "cancel", "delete_response"] == [e["type"] for e in stored]

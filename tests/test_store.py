@@ -207,11 +207,12 @@ async def test_a_snapshot_is_kept_only_when_newer_and_covered_by_inputs(store: S
     assert Snapshot(version=2, state="running") == await store.snapshot(invite_id)
 
 
-async def test_a_kept_snapshot_is_pushed_to_another_instances_subscriber(
+async def test_a_kept_snapshot_is_pushed_to_a_watching_instances_subscriber(
     store: Store, peer: Store
 ) -> None:
     invite_id = await registered(store)
     done = Snapshot(version=2, state="completed", data={"result_code": 0})
+    await peer.watch(invite_id)
     async with peer.subscribe() as changes:
         await store.append(invite_id, "n", notification_event(invite_id, 1), snapshot=done)
         with anyio.fail_after(5):

@@ -18,9 +18,10 @@ invite's lock in this process:
    ``not new``: a duplicate; ``new, not saved``: another instance appended meanwhile, so
    the inputs after ``count`` are read and folded in order, and the snapshot saved.
 
-A kept snapshot is published; every instance's subscriber task hears it and, for an
-invite it holds a handle of, folds the new inputs and wakes the waiters: a push, not a
-poll. Deadlines are the store's (:meth:`~callflow._store.Store.claim_due` is a lease
+A kept snapshot is published to the instances watching the invite (the one that
+registered it, and those that attached to it); their subscriber task hears it and, for
+an invite it holds a handle of, folds the new inputs and wakes the waiters: a push, not
+a poll. Deadlines are the store's (:meth:`~callflow._store.Store.claim_due` is a lease
 claimed by one instance); the claim loop wakes for the deadlines this instance set, and
 every :data:`POLL` seconds for the others'. A finished invite keeps its routes for the
 client's ``release_after`` (so the roster that follows a completion still finds it) as
@@ -450,12 +451,22 @@ class StoreEngine:
             raise UnknownInvite(f"clientContext:{client_context}")
         # The one in flight, else the latest.
         entry = max(entries, key=lambda e: (not e.invite.is_finished, e.born))
-        invite = entry.invite
-        handle = self.client._handles.get(invite.invite_id)
+        invite_id = entry.invite.invite_id
+        handle = self.client._handles.get(invite_id)
         if handle is None:
-            handle = InviteHandle(invite)
+            client = self.client
+            handle = InviteHandle(
+                entry.invite, canceller=client._cancel, remover=client.remove_participant
+            )
             handle.take_new_steps()  # what happened before the attach is history
-            self.client._handles[invite.invite_id] = handle
+            client._handles[invite_id] = handle
+        # Told of its changes from now on; what came in before the watch is read here.
+        await self.store.watch(invite_id)
+        async with self._lock(invite_id):
+            caught_up = await self._catch_up(invite_id, entry)
+        if caught_up:
+            self.client._changed(entry.invite)
+        invite = entry.invite
         if not invite.is_finished:
             # Its deadline may belong to a dead instance's plan: make sure one is set.
             await self._schedule(invite.invite_id, entry)

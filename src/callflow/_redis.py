@@ -12,7 +12,8 @@ tag, so an invite, its inputs, its dedupe set and its call's route all live in o
 key (``P`` is the prefix)              type     holds
 =====================================  =======  =================================================
 ``P:{call:<call_id>}:inv:<invite_id>``  hash     ``call_id``, ``client_context``, ``routes``
-                                                 (JSON list), ``version`` + ``snapshot``, ``done``
+                                                 (JSON list), ``version`` + ``snapshot``, ``done``,
+                                                 ``watchers`` (the instances to tell)
 ``P:{call:<call_id>}:inv:<id>:inputs``  list     the inputs, trace events as JSON, in order
 ``P:{call:<call_id>}:inv:<id>:seen``    set      the fingerprints of those inputs
 ``P:{call:<call_id>}:route``            set      the in-flight invites of that call (also the
@@ -22,13 +23,20 @@ key (``P`` is the prefix)              type     holds
 ``P:{clientContext:<cc>}:claim``        string   the in-flight invite holding the clientContext
 ``P:{inv:<invite_id>}``                 string   the invite's call id (finds its slot)
 ``P:{deadlines}``                       zset     invite id -> its deadline (the engine's clock)
-channel ``P:changes``                   pub/sub  each kept snapshot, as a :class:`Change`
+channel ``P:changes:<instance>``        pub/sub  each kept snapshot of an invite the instance
+                                                 watches, as a :class:`Change`
 =====================================  =======  =================================================
 
 - **append** (one script, the invite's slot): SADD the fingerprint to ``seen``; only if it
   was not there, RPUSH the input, and when the caller's snapshot covers exactly the new
-  count, HSET it and PUBLISH it. Two instances appending the same duplicate at once: one
-  SADD wins, the other is told ``new=False``. One round trip per notification.
+  count, HSET it and PUBLISH it to each of the invite's ``watchers`` but the appender.
+  Two instances appending the same duplicate at once: one SADD wins, the other is told
+  ``new=False``. One round trip per notification.
+- **watchers**: every RedisStore object is an instance with an id of its own and one
+  channel, ``P:changes:<id>``. An invite's watchers are the instance that registered it
+  and those that :meth:`~RedisStore.watch` it (``client.attach``). A change is published
+  only to them, never back to the instance that made it (it has it already): an
+  instance parses the changes it waits for, not every change of the fleet.
 - **claim_due** (one script on ``{deadlines}``): ZRANGEBYSCORE the due ones and move each to
   ``now + lease`` in the same step, so two instances never claim the same one; a claimer
   that dies lets it fall due again after the lease.
@@ -75,6 +83,7 @@ import functools
 import hashlib
 import json
 import urllib.parse
+import uuid
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
@@ -106,33 +115,60 @@ _REMEMBERED = 100_000
 _REGISTER = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'call_id', ARGV[1], 'client_context', ARGV[2], 'routes', ARGV[3],
-           'version', 0, 'done', 0)
+           'version', 0, 'done', 0, 'watchers', ARGV[7])
 redis.call('RPUSH', KEYS[2], ARGV[4])
 redis.call('SADD', KEYS[3], ARGV[5])
 redis.call('SADD', KEYS[4], ARGV[6])
 return 1
 """
 
-_APPEND = """
+# Publishing a change: to each watcher's channel (``<prefix>:changes:<instance>``) but the
+# publisher's own (it has the change already). Shared by the scripts that keep a snapshot.
+_PUBLISH = """
+local function publish(record, channels, me, change)
+  local watchers = redis.call('HGET', record, 'watchers') or ''
+  for watcher in string.gmatch(watchers, '%S+') do
+    if watcher ~= me then redis.call('PUBLISH', channels .. watcher, change) end
+  end
+end
+"""
+
+_APPEND = (
+    _PUBLISH
+    + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0, 0} end
 if redis.call('SADD', KEYS[3], ARGV[1]) == 0 then return {0, redis.call('LLEN', KEYS[2]), 0} end
 local n = redis.call('RPUSH', KEYS[2], ARGV[2])
 if ARGV[3] ~= '' and tonumber(ARGV[3]) == n then
   redis.call('HSET', KEYS[1], 'version', n, 'snapshot', ARGV[4])
-  redis.call('PUBLISH', ARGV[5], ARGV[6])
+  publish(KEYS[1], ARGV[5], ARGV[9], ARGV[6])
   if KEYS[4] then redis.call('ZADD', KEYS[4], ARGV[7], ARGV[8]) end
   return {1, n, 1}
 end
 return {1, n, 0}
 """
+)
 
-_SAVE_SNAPSHOT = """
+_SAVE_SNAPSHOT = (
+    _PUBLISH
+    + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local kept = tonumber(redis.call('HGET', KEYS[1], 'version')) or 0
 local v = tonumber(ARGV[1])
 if v <= kept or v > redis.call('LLEN', KEYS[2]) then return 0 end
 redis.call('HSET', KEYS[1], 'version', v, 'snapshot', ARGV[2])
-redis.call('PUBLISH', ARGV[3], ARGV[4])
+publish(KEYS[1], ARGV[3], ARGV[5], ARGV[4])
+return 1
+"""
+)
+
+_WATCH = """
+local watchers = redis.call('HGET', KEYS[1], 'watchers')
+if not watchers then return -1 end
+for watcher in string.gmatch(watchers, '%S+') do
+  if watcher == ARGV[1] then return 0 end
+end
+redis.call('HSET', KEYS[1], 'watchers', watchers .. ' ' .. ARGV[1])
 return 1
 """
 
@@ -174,6 +210,18 @@ def _coredis() -> Any:
     return coredis
 
 
+def _close_cluster_layout(client: Any) -> None:
+    """Close the memory streams coredis 6.9's cluster layout leaves open on exit.
+
+    Its ``ClusterLayout`` makes an anyio memory stream pair that nothing closes: collected
+    later (during whatever runs then), they warn "unclosed stream" (a ResourceWarning,
+    an error under ``-W error``). Closed here, when the store is left, nothing is left.
+    """
+    layout = getattr(getattr(client, "connection_pool", None), "cluster_layout", None)
+    for stream in getattr(layout, "_error_stream", ()):
+        stream.close()
+
+
 class _Changes:
     """The changes a pub/sub subscription receives (a plain iterator: nothing to close)."""
 
@@ -207,7 +255,10 @@ class RedisStore:
         self._url = url
         self._prefix = prefix
         self._cluster = cluster
-        self._channel = f"{prefix}:changes"
+        # This store object's instance id: the changes of the invites it watches are
+        # published to its own channel, and never to it when it made them.
+        self._me = uuid.uuid4().hex[:12]
+        self._channels = f"{prefix}:changes:"
         self._client: coredis.Redis[str] | coredis.RedisCluster[str] | None = None
         self._calls: dict[str, str] = {}
 
@@ -243,7 +294,10 @@ class RedisStore:
     ) -> None:
         client, self._client = self._client, None
         if client is not None:
-            await client.__aexit__(exc_type, exc, tb)
+            try:
+                await client.__aexit__(exc_type, exc, tb)
+            finally:
+                _close_cluster_layout(client)
 
     @property
     def _redis(self) -> coredis.Redis[str] | coredis.RedisCluster[str]:
@@ -324,7 +378,7 @@ class RedisStore:
         others = [client_context_key(client_context), *(k for k in route_keys if k != own)]
         keys = self.keys_of(invite_id, call_id)
         args: list[str | int | float] = [call_id, client_context, json.dumps(others)]
-        args += [_json(dict(event)), INVITE_FINGERPRINT, invite_id]
+        args += [_json(dict(event)), INVITE_FINGERPRINT, invite_id, self._me]
         if not await self._eval(_REGISTER, keys, args):  # a record left by a lost locator
             await self._eval(_RELEASE_CLAIM, [self._claim(client_context)], [invite_id])
             raise StoreError(f"invite {invite_id!r} is already registered")
@@ -383,11 +437,13 @@ class RedisStore:
             args += ["", "", "", ""]
         else:
             change = Change(invite_id=invite_id, snapshot=snapshot)
-            args += [snapshot.version, json.dumps(snapshot.to_dict()), self._channel]
+            args += [snapshot.version, _json(snapshot.to_dict()), self._channels]
             args.append(change.to_json())
             if deadline is not None and not self._cluster:
                 keys.append(self._deadlines)
-                args += [repr(deadline), invite_id]
+                args += [repr(deadline), invite_id, self._me]
+            else:
+                args += ["", "", self._me]
         new, count, saved = await self._eval(_APPEND, keys, args)
         if new == -1:
             raise UnknownInvite(invite_id)
@@ -420,17 +476,24 @@ class RedisStore:
         call_id = await self._call_of(invite_id)
         keys = self._invite_keys(call_id, invite_id)[:2]
         change = Change(invite_id=invite_id, snapshot=snapshot)
-        args: list[str | int | float] = [snapshot.version, json.dumps(snapshot.to_dict())]
-        args += [self._channel, change.to_json()]
+        args: list[str | int | float] = [snapshot.version, _json(snapshot.to_dict())]
+        args += [self._channels, change.to_json(), self._me]
         saved = await self._eval(_SAVE_SNAPSHOT, keys, args)
         if saved == -1:
             raise UnknownInvite(invite_id)
         return bool(saved)
 
+    async def watch(self, invite_id: str) -> None:
+        """See :meth:`callflow._store.Store.watch`."""
+        call_id = await self._call_of(invite_id)
+        record = self._invite_keys(call_id, invite_id)[0]
+        if await self._eval(_WATCH, [record], [self._me]) == -1:
+            raise UnknownInvite(invite_id)
+
     @asynccontextmanager
     async def _subscription(self) -> AsyncIterator[AsyncIterator[Change]]:
         async with self._redis.pubsub(
-            channels=[self._channel], ignore_subscribe_messages=True
+            channels=[self._channels + self._me], ignore_subscribe_messages=True
         ) as pubsub:
             yield _Changes(pubsub)
 

@@ -14,8 +14,10 @@ A :class:`Store` keeps, per invite id:
   notification's, or ``timeout:<state>`` for a deadline): the same duplicate delivered to
   two instances at once is appended once, and :meth:`Store.append` says which was first;
 - the **snapshot**, kept only when it covers exactly the inputs there are (its
-  ``version`` is how many inputs it folds), and **published** to every subscriber when
-  kept, so an instance awaiting an outcome is told by a push;
+  ``version`` is how many inputs it folds), and **published** when kept to the
+  subscribers of the instances that **watch** the invite (the one that registered it,
+  and those that called :meth:`Store.watch`), so an instance awaiting an outcome is told
+  by a push; the instance that made the change is not told (it has it already);
 - **routes**: route keys (:func:`client_context_key`, :func:`operation_key`,
   :func:`call_key`) to the invite ids a notification naming them belongs to; a
   clientContext is claimed by one in-flight invite at a time;
@@ -297,8 +299,21 @@ class Store(Protocol):
         """
         ...
 
+    async def watch(self, invite_id: str) -> None:
+        """Have this store's subscribers told of the invite's changes from now on.
+
+        The store that registered an invite watches it already.
+
+        Raises:
+            UnknownInvite: no such invite.
+        """
+        ...
+
     def subscribe(self) -> AbstractAsyncContextManager[AsyncIterator[Change]]:
-        """Every change published from the moment the context is entered."""
+        """The changes of the invites this store watches, from the moment it is entered.
+
+        Its own changes may be left out; other invites' changes may be included.
+        """
         ...
 
     async def schedule(self, invite_id: str, at: float) -> None:
@@ -514,8 +529,16 @@ class MemoryStore:
             send.close()
 
     def subscribe(self) -> AbstractAsyncContextManager[AsyncIterator[Change]]:
-        """See :meth:`Store.subscribe`."""
+        """See :meth:`Store.subscribe`.
+
+        In one process every change is told to every subscriber (two Clients sharing
+        this store are told of each other's).
+        """
         return self._subscription()
+
+    async def watch(self, invite_id: str) -> None:
+        """See :meth:`Store.watch` (every subscriber is told of every change here)."""
+        self._record(invite_id)
 
     async def schedule(self, invite_id: str, at: float) -> None:
         """See :meth:`Store.schedule`."""
