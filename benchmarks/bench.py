@@ -1064,7 +1064,8 @@ async def fleet_throughput(
     fake = FakeGraph(default_answer=Accepts(after=0.0), assert_all_used=False)
     with tempfile.TemporaryDirectory() as logs:
         async with (
-            httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=200)) as http,
+            httpx.AsyncClient(timeout=60) as http,
+            contextlib.AsyncExitStack() as stack,
             anyio.create_task_group() as callbacks,
             fake,
             serving(front_app(fake), graph_port),
@@ -1078,11 +1079,22 @@ async def fleet_throughput(
                     await bots.ready(http, port)
                 turn = itertools.count()
 
+                # Two connection pools per bot, one for the invites (each holds its connection
+                # until the invite ends) and one for the callbacks: httpcore scans a pool's
+                # every connection for each request, so one shared pool of hundreds made the
+                # driver its own bottleneck.
+                async def pool(port: int) -> httpx.AsyncClient:
+                    client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60)
+                    return await stack.enter_async_context(client)
+
+                invites = {port: await pool(port) for port in ports}
+                pools = {port: await pool(port) for port in ports}
+
                 async def post(body: dict[str, Any], port: int) -> None:
                     # A roster after the run may find the bots gone; a lost completion
                     # during it fails the invite's own check below.
                     with contextlib.suppress(httpx.TransportError):
-                        await http.post(f"http://127.0.0.1:{port}/callback", json=body)
+                        await pools[port].post("/callback", json=body)
 
                 async def deliver(body: dict[str, Any]) -> None:  # concurrently, as Graph
                     callbacks.start_soon(post, body, ports[next(turn) % len(ports)])
@@ -1098,9 +1110,7 @@ async def fleet_throughput(
                         "wait": True,
                     }
                     async with limiter:
-                        answer = await http.post(
-                            f"http://127.0.0.1:{ports[i % instances]}/invite", json=body
-                        )
+                        answer = await invites[ports[i % instances]].post("/invite", json=body)
                     assert answer.json()["state"] == "completed", answer.text
 
                 pids = {f"bot {k + 1}": bots.processes[p].pid for k, p in enumerate(ports)}
@@ -1153,7 +1163,24 @@ def row_fleet(n: int, repeats: int, concurrency: int = 30) -> dict[str, Any]:
             f"3 instances: {_cpu_share(runs[3][middle])}"
         )
         if ratio < 2:
-            note += f" ({os.cpu_count()} cores: at most {os.cpu_count()}00% in all)"
+            cores = os.cpu_count() or 1
+
+            def bots_ms(run: Mapping[str, Any]) -> float:
+                cpu: Mapping[str, float] = run["cpu"]
+                return 1e3 * sum(v for k, v in cpu.items() if k.startswith("bot")) / n
+
+            busy = sum(runs[1][middle]["cpu"].values()) / runs[1][middle]["wall"]
+            note += (
+                f" ({cores} cores: at most {cores}00% in all). The bots' CPU per invite: "
+                f"{bots_ms(runs[1][middle]):.1f} ms with 1 instance, "
+                f"{bots_ms(runs[3][middle]):.1f} ms with 3 (a callback reaching another "
+                "instance than the sender's is told to it through Redis)"
+            )
+            if busy >= 0.8 * cores:
+                note += (
+                    f"; one instance and the FakeGraph already keep the machine "
+                    f"{busy / cores:.0%} busy, so more instances on it add work, not cores"
+                )
         return row(
             "fleet",
             name,
