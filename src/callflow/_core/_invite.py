@@ -135,14 +135,16 @@ _MOVE_MEETING: Final = InviteKind.move_meeting
 _CALL_ENDED: Final = Trigger.call_ended
 _ORIGINAL_GONE: Final = Trigger.original_gone
 _CANCELLED: Final = InviteState.cancelled
+_REQUESTED: Final = InviteState.requested
 #: Makes a :class:`Step` without the named tuple's keyword-reading ``__new__`` (every
 #: transition makes one); every field is given, in order.
 _new_step: Final = tuple.__new__
 
 
-def _participant(value: InvitationParticipantInfo | Mapping[str, Any], path: str) -> Any:
-    if isinstance(value, InvitationParticipantInfo):
+def _participant(value: InvitationParticipantInfo | Mapping[str, Any], index: int) -> Any:
+    if type(value) is InvitationParticipantInfo or isinstance(value, InvitationParticipantInfo):
         return value
+    path = f"participants[{index}]"  # only an error or a mapping needs it
     if isinstance(value, Mapping):
         try:
             return InvitationParticipantInfo.from_json(dict(value), path)
@@ -190,14 +192,14 @@ def _check(participants: Sequence[InvitationParticipantInfo], client_context: st
                 f"{where}.identity.phone.id: {phone.id!r} is not an E.164 number (+12345678901)"
             )
     if not replacing:
-        return InviteKind.invite
+        return _PLAIN_INVITE
     if participants[0].participant_id:
         return InviteKind.move_meeting
     return InviteKind.replace_p2p
 
 
 def _body(body: bytes | str | Mapping[str, Any] | None) -> Any:
-    if body is None or isinstance(body, Mapping):
+    if body is None or type(body) is dict or isinstance(body, Mapping):
         return body
     if not body:
         return None
@@ -268,7 +270,7 @@ class Invite:
             raise InviteError(f"call_id: {call_id!r} is not a call id")
         if isinstance(participants, (str, bytes, Mapping)):
             raise InviteError("participants: expected a sequence of participants")
-        parsed = tuple(_participant(p, f"participants[{i}]") for i, p in enumerate(participants))
+        parsed = tuple(_participant(p, i) for i, p in enumerate(participants))
         if client_context is None:
             raise InviteError("clientContext: required by the core (callflow.Invite makes one)")
         if not isinstance(client_context, str) or not client_context:
@@ -278,7 +280,7 @@ class Invite:
         if not isinstance(invite_id, str) or not invite_id:
             raise InviteError("invite_id: must be a non-empty string")
         self.kind = _check(parsed, client_context)
-        self.state = InviteState.requested
+        self.state = _REQUESTED
         self.call_id = call_id
         self.client_context = client_context
         self.invite_id = invite_id
@@ -392,7 +394,7 @@ class Invite:
     @property
     def is_waiting_to_be_taken(self) -> bool:
         """True while the service has not yet taken the invite (state ``requested``)."""
-        return self.state is InviteState.requested
+        return self.state is _REQUESTED
 
     def _at(self, at: float | None) -> float:
         """An input's time: as given, else the latest step's (the core reads no clock)."""
@@ -462,13 +464,14 @@ class Invite:
         if answer.participant_ids:
             self._learn_ids(answer.participant_ids)
         cause = f"HTTP {status_code} ({answer.status_text or 'no operation status'})"
-        if answer.status is OperationStatus.completed:
+        status = answer.status
+        if status is _COMPLETED:
             if answer.result_info is not None:
                 self.result_info = answer.result_info
-            return self._fire(Trigger.operation_completed, cause, at)
-        if answer.status is OperationStatus.failed:
+            return self._fire(_OPERATION_COMPLETED, cause, at)
+        if status is _FAILED:
             return self._operation_failed(answer.operation, cause, at)
-        return self._fire(Trigger.accepted, cause, at)
+        return self._fire(_ACCEPTED, cause, at)
 
     def receive_notification(self, notification: CommsNotification) -> bool:
         """Feed one notification.

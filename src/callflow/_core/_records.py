@@ -30,6 +30,10 @@ from ._strenum import StrEnum
 
 __all__ = ["HttpRequest", "Step", "Failure", "FailureReason", "Outcome", "delete_request"]
 
+#: ``json.dumps(..., separators=(",", ":"))``, made once: ``dumps`` with any argument
+#: builds a new encoder per call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
 
 class FailureReason(StrEnum):
     """Why an invite failed."""
@@ -188,7 +192,7 @@ class HttpRequest:
         """The body encoded as JSON bytes (none for a DELETE)."""
         if self.method == "DELETE":
             return b""
-        return json.dumps(self.json, separators=(",", ":")).encode()
+        return _COMPACT.encode(self.json).encode()
 
 
 def delete_request(call_id: str, participant_id: str) -> HttpRequest:
