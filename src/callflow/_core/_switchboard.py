@@ -158,20 +158,6 @@ class Receipt:
 
 
 _EMPTY: Final = Receipt()
-_new_receipt: Final = object.__new__
-_set_slot: Final = object.__setattr__
-
-
-def _receipt(deliveries: tuple[Delivery, ...]) -> Receipt:
-    """``Receipt(deliveries)``, made as attrs' own frozen ``__init__`` makes it.
-
-    One is made per body received; the generated ``__init__`` looks its setter up and
-    calls it per field (about 0.8 us here), where this sets the two slots directly.
-    """
-    receipt: Receipt = _new_receipt(Receipt)
-    _set_slot(receipt, "deliveries", deliveries)
-    _set_slot(receipt, "timed_out", ())
-    return receipt
 
 
 #: An invite's outcome for a notification: the delivery's outcome, and its reason when the
@@ -451,7 +437,7 @@ class Switchboard:
         deliveries: list[Delivery] = []
         for n in notifications:
             self._route(n, now, deliveries)
-        receipt = _receipt(tuple(deliveries))
+        receipt = Receipt(tuple(deliveries))
         if self._backlog:
             receipt = receipt + self._age_backlog(now)
         return receipt
@@ -491,12 +477,12 @@ class Switchboard:
         for n in notifications:
             cost = self._fan_out(n)
             if work and work + cost > work_per_part:
-                yield _receipt(tuple(deliveries))
+                yield Receipt(tuple(deliveries))
                 deliveries, work = [], 0
                 now = self._now(at)
             self._route(n, now, deliveries)
             work += cost
-        receipt = _receipt(tuple(deliveries))
+        receipt = Receipt(tuple(deliveries))
         yield receipt + self._age_backlog(now) if self._backlog else receipt
 
     def _fan_out(self, n: CommsNotification) -> int:
