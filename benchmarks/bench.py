@@ -21,7 +21,7 @@ Rows (their ids, for ``--only`` and ``--profile``):
 * ``notification``: one notification from raw webhook bytes to the invite's state
   changed, against json.loads of the same bytes (the floor), measured in two fresh
   subprocesses: pure Python (the speed extra made unimportable) and with the optional
-  speed extra (orjson) when it is installed;
+  speed extra (msgspec) when it is installed;
 * ``transition``: one transition, against the dict-lookup machine;
 * ``roster``: a roster notification on a call with 1,000 invites, against the same
   roster on a call with 1 invite;
@@ -80,7 +80,7 @@ from callflow import Identity, IdentitySet, InvitationParticipantInfo, Invite, S
 from callflow._core._machine import TRANSITIONS, InviteKind, InviteState, Trigger, states_of
 from callflow.testing import Operation, operation_notification, response_body, roster_notification
 
-SPEED_EXTRA = "orjson"  # what `pip install 'callflow[speed]'` adds
+SPEED_EXTRA = "msgspec"  # what `pip install 'callflow[speed]'` adds
 
 # The spec's example 4 (a PSTN invite): the response and the operation-completed
 # notification as Graph sends them (compact JSON).

@@ -1,66 +1,89 @@
-"""Decoding webhook bodies: orjson when it is installed (``callflow[speed]``), else json.
+"""Decoding webhook bodies: msgspec when it is installed (``callflow[speed]``), else json.
 
 Theory of operation
 -------------------
-A webhook body is decoded by the standard library's :func:`json.loads` unless orjson is
-importable, in which case :func:`fast_loads` tries it first. The result is the same
-either way, by construction: orjson is only trusted where its answer is the standard
-library's, and everything else is :data:`DECLINED` and goes to :func:`json.loads`, which
-then accepts it or says what is wrong in its own words (so errors read the same too).
+A webhook body is decoded by the standard library's json unless msgspec is importable,
+in which case :func:`fast_loads` tries it first. The result is the same either way, by
+construction: msgspec is only trusted where its answer is the standard library's, and
+everything else is :data:`DECLINED` and goes to json, which then accepts it or says what
+is wrong in its own words (so errors read the same too).
 
-Where the two differ, orjson refuses and json accepts (NaN and Infinity, numbers beyond
-a double, nesting deeper than 1024, lone surrogates), or orjson refuses first (invalid
-UTF-8, a byte order mark, bad JSON: json refuses them as well); the one case where
-orjson *accepts* differently is an integer too large for 64 bits, which it reads as a
-float. Such a literal has at least 20 digits in a row, so a body with a run of 20
-digits is declined (a run inside a string is declined too: the answer is the same,
-only slower).
+Where the two differ, msgspec refuses and json accepts: NaN and Infinity, numbers beyond
+a double, integers beyond Python's digit limit, lone surrogates, a byte order mark,
+nesting past the recursion limit; or msgspec refuses first (invalid UTF-8, bad JSON:
+json refuses them as well). Where msgspec accepts, it reads what json reads, integers of
+any size included (exactly, never as floats): ``tests/test_json_speed.py`` checks it,
+property-based.
+
+Without the extra, :func:`json_loads` is :func:`json.loads` without its layers: it calls
+the C scanner that :func:`json.loads` itself ends in, and hands anything unusual
+(leading or trailing whitespace, an error) to :func:`json.loads`, so that values and
+errors are json's own.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any, Final
 
-__all__ = ["DECLINED", "SPEED", "fast_loads"]
+__all__ = ["DECLINED", "SPEED", "fast_loads", "json_loads"]
 
 try:
-    import orjson
+    import msgspec
 except ImportError:  # the [speed] extra is not installed
-    _orjson_loads: Callable[[Any], Any] | None = None
-    _OrjsonError: type[Exception] = ValueError
+    _fast_decode: Callable[[Any], Any] | None = None
+    _FastError: tuple[type[BaseException], ...] = (ValueError,)
 else:
-    _orjson_loads = orjson.loads
-    _OrjsonError = orjson.JSONDecodeError
+    _fast_decode = msgspec.json.Decoder().decode
+    # RecursionError: msgspec's own depth limit is the interpreter's.
+    _FastError = (msgspec.MsgspecError, RecursionError)
 
-#: True when orjson is importable and used.
-SPEED: Final = _orjson_loads is not None
+#: True when msgspec is importable and used.
+SPEED: Final = _fast_decode is not None
 
-#: What :func:`fast_loads` returns when the body must go to :func:`json.loads`.
+#: What :func:`fast_loads` returns when the body must go to json.
 DECLINED: Final = object()
-
-# Digits to "0", everything else to " ": a run of 20 digits becomes b"0" * 20.
-_DIGITS: Final = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
-_RUN: Final = b"0" * 20
 
 
 def fast_loads(body: bytes | bytearray | memoryview) -> Any:
-    """The decoded body, when orjson decodes it exactly as :func:`json.loads` would.
+    """The decoded body, when msgspec decodes it, which is exactly as json would.
 
     Args:
         body: a UTF-8 JSON document.
 
     Returns:
-        The decoded document, or :data:`DECLINED` (orjson is not installed, refused the
-        body, or might read one of its numbers differently).
+        The decoded document, or :data:`DECLINED` (msgspec is not installed or refused
+        the body).
 
     """
-    loads = _orjson_loads
-    if loads is None:
-        return DECLINED
-    if _RUN in (body if type(body) is bytes else bytes(body)).translate(_DIGITS):
+    decode = _fast_decode
+    if decode is None:
         return DECLINED
     try:
-        return loads(body)
-    except _OrjsonError:
+        return decode(body)
+    except _FastError:
         return DECLINED
+
+
+# The scanner json.loads ends in (the C one where the interpreter has it): a JSONDecoder
+# with the default options binds it as ``scan_once``, a callable of (text, index).
+_scan: Final[Callable[[str, int], tuple[Any, int]]] = vars(json.JSONDecoder())["scan_once"]
+_WHITESPACE: Final = frozenset(" \t\n\r")
+
+
+def json_loads(text: str) -> Any:
+    """:func:`json.loads` of ``text``: the same value, or the same exception.
+
+    A document that starts with a value and ends with it is read by the scanner directly;
+    any other goes to :func:`json.loads`, errors included.
+    """
+    if text and text[0] not in _WHITESPACE:
+        try:
+            value, end = _scan(text, 0)
+        except (StopIteration, ValueError):
+            pass  # json.loads says what is wrong, in its words
+        else:
+            if end == len(text):
+                return value
+    return json.loads(text)

@@ -46,7 +46,7 @@ from typing import Any, Final, TypeVar
 import attrs
 
 from .._exceptions import NotificationError
-from ._json import DECLINED, SPEED, fast_loads
+from ._json import DECLINED, SPEED, fast_loads, json_loads
 from ._models import (
     Call,
     InviteParticipantsOperation,
@@ -512,7 +512,7 @@ def _loads(body: bytes | bytearray | memoryview | str, max_bytes: int) -> Any:
         text = body
     else:
         if SPEED:
-            decoded = fast_loads(body)  # orjson, when installed and exactly as json would
+            decoded = fast_loads(body)  # msgspec, when installed: exactly as json would
             if decoded is not DECLINED:
                 return decoded
         try:
@@ -520,7 +520,7 @@ def _loads(body: bytes | bytearray | memoryview | str, max_bytes: int) -> Any:
         except UnicodeDecodeError as exc:
             raise NotificationError(f"body is not UTF-8 (byte {exc.start})") from None
     try:
-        return json.loads(text)
+        return json_loads(text)
     except json.JSONDecodeError as exc:
         raise NotificationError(
             f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"

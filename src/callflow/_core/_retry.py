@@ -298,7 +298,7 @@ class Sending:
             if wait is not None:
                 return wait
         if isinstance(body, bytes):
-            # With the speed extra the answer is decoded by orjson, where its result is
+            # With the speed extra the answer is decoded by msgspec, where its result is
             # exactly json's (else the invite decodes it, as always).
             decoded = fast_loads(body)
             if isinstance(decoded, dict):
