@@ -52,10 +52,11 @@ from __future__ import annotations
 import collections
 import inspect
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import anyio
 import anyio.abc
@@ -119,6 +120,43 @@ _UNHEARD: Final = frozenset(
 )
 
 
+#: The spent stream every read response is given (see :func:`_unbind`): a ByteStream only
+#: hands out its bytes, so one immutable empty one serves every response.
+_SPENT: Final = httpx.ByteStream(b"")
+
+
+class _SendScope(Protocol):
+    """What a send's cancel scope offers: anyio's on asyncio, trio's own on trio."""
+
+    @property
+    def cancelled_caught(self) -> bool: ...
+
+    def cancel(self) -> None: ...
+
+    def __enter__(self) -> object: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None: ...
+
+
+def _send_scope_factory() -> Callable[[], _SendScope]:
+    """The plainest cancel scope of the running backend, chosen once per open Client.
+
+    On trio, ``trio.CancelScope`` itself: anyio's wraps it, and the wrapper cost a third
+    of a send's scope. On asyncio, anyio's scope is the plain one (asyncio has none that
+    honours anyio's shields).
+    """
+    trio = sys.modules.get("trio")  # loaded already if it runs us
+    if trio is not None and trio.lowlevel.in_trio_run():
+        scope: Callable[[], _SendScope] = trio.CancelScope
+        return scope
+    return anyio.CancelScope
+
+
 def _unbind(response: httpx.Response) -> None:
     """Break the reference cycle httpx leaves between a read response and its stream.
 
@@ -128,7 +166,7 @@ def _unbind(response: httpx.Response) -> None:
     ``delete`` have read the body, so the stream is spent: an empty one takes its place,
     and the response is freed as soon as the engine lets go of it.
     """
-    response.stream = httpx.ByteStream(b"")
+    response.stream = _SPENT
 
 
 class Client:
@@ -243,7 +281,8 @@ class Client:
         self._late_listeners: dict[str, Callable[[Delivery], None]] = {}
         # Sends in progress, by invite id: the scope that abandons one, and the deadline
         # it may not outlast (see ``_send_bounded``).
-        self._sends: dict[str, tuple[anyio.CancelScope, float | None]] = {}
+        self._sends: dict[str, tuple[_SendScope, float | None]] = {}
+        self._send_scope: Callable[[], _SendScope] = anyio.CancelScope
         self._posting: set[str] = set()  # invite ids whose POST is in flight
         self._sends_done: anyio.Event | None = None
         self._closing = False
@@ -265,6 +304,7 @@ class Client:
         if self._tg is not None:
             raise CallflowError("this Client is already open")
         self._closing = False
+        self._send_scope = _send_scope_factory()
         if self._http is None:
             self._http = httpx.AsyncClient(base_url=self.base_url, timeout=30.0)
         # Absolute URLs: the client's own base_url when it has one, else ours. (httpx
@@ -386,8 +426,9 @@ class Client:
             self._record(invite, "invite", **self._invite_fields(invite, None))
         if receipt.deliveries:
             self._after(receipt)
-        self._arm(self.switchboard.deadline_of(invite))
-        await self._send_bounded(invite)
+        deadline = self.switchboard.deadline_of(invite)
+        self._arm(deadline)
+        await self._send_bounded(invite, deadline)
         self._moved(invite)
         if self._closing:
             raise CallflowError(
@@ -415,7 +456,8 @@ class Client:
         self.switchboard.note_response(invite, at=self.clock.now())
         self._changed(invite)
         self._arm(self.switchboard.deadline_of(invite))
-        self._start_deletes(invite)
+        if invite.state is InviteState.cancelling:
+            self._start_deletes(invite)
 
     async def _authorised(self, headers: Mapping[str, str]) -> dict[str, str] | str:
         """``headers`` with the bearer token, or why the token provider failed."""
@@ -428,7 +470,7 @@ class Client:
             out["Authorization"] = "Bearer " + token
         return out
 
-    async def _send_bounded(self, invite: Invite) -> None:
+    async def _send_bounded(self, invite: Invite, deadline: float | None) -> None:
         """Send the invite's POST in a scope its end abandons, and settle it if cut short.
 
         One cancel scope per send, the one deadline mechanism: it is cancelled when the
@@ -436,11 +478,10 @@ class Client:
         (``_end_send``), or when the Client closes. Cut short by the caller's cancellation
         or by the close, an invite still waiting to be taken is settled at once: failed
         unsent if no POST was in flight (its clientContext is free again), else its
-        outcome is unknown.
+        outcome is unknown. ``deadline`` is the invite's as it was registered.
         """
         key = invite.invite_id
-        deadline = self.switchboard.deadline_of(invite)
-        scope = anyio.CancelScope()
+        scope = self._send_scope()
         self._sends[key] = (scope, deadline)
         try:
             with scope:
@@ -1053,7 +1094,7 @@ class Client:
             for step in new:
                 if not step.ignored and step.dest is not step.source:
                     self._call(invite.call_id, "on_state", self.on_state, (handle, step))
-        if any(step.dest.is_terminal and not step.ignored for step in new):
+        if invite.is_finished and any(step.dest.is_terminal and not step.ignored for step in new):
             if logger.isEnabledFor(logging.INFO):
                 logger.info(
                     "invite %s (operation %s): %s%s",
@@ -1107,7 +1148,7 @@ class Client:
         elif self._tg is not None:
             self._tg.start_soon(self._cancel_after, scope, wait, name="callflow send deadline")
 
-    async def _cancel_after(self, scope: anyio.CancelScope, seconds: float) -> None:
+    async def _cancel_after(self, scope: _SendScope, seconds: float) -> None:
         await self.clock.sleep(seconds)
         scope.cancel()  # a no-op once the send is over
 

@@ -272,8 +272,10 @@ class Courier:
         """Send one notification to the target now, and log it."""
         target, to = self._target, self._to
         body = dict(item.body)
-        fields: dict[str, Any] = {"to": to}
         at = self.clock.now()
+        status_code: int | None = None
+        receipt: Receipt | None = None
+        error: str | None = None
         try:
             if target is None:
                 pass
@@ -283,17 +285,24 @@ class Courier:
                     json=body,
                     headers={"Content-Type": "application/json", **self._webhook_headers},
                 )
-                fields["status_code"] = response.status_code
+                status_code = response.status_code
             elif to == "client":
                 sink = cast(NotificationSink, target)
-                fields["receipt"] = await sink.receive_notifications(body)
+                receipt = await sink.receive_notifications(body)
             else:
                 deliver = cast(Callable[[dict[str, Any]], Awaitable[object]], target)
                 await deliver(body)
         except (CallflowError, httpx.HTTPError) as exc:
-            fields["error"] = f"{type(exc).__name__}: {exc}"
+            error = f"{type(exc).__name__}: {exc}"
         sent = Sent(
-            label=item.label, body=item.body, at=at, operation_id=item.operation_id, **fields
+            label=item.label,
+            body=item.body,
+            at=at,
+            operation_id=item.operation_id,
+            to=to,
+            status_code=status_code,
+            receipt=receipt,
+            error=error,
         )
         self.sent.append(sent)
         return sent

@@ -499,6 +499,8 @@ class FakeGraph:
         return self._next(self._http_faults)
 
     def _next_notification_faults(self) -> list[NotificationFault]:
+        if not self._note_faults:
+            return []
         taken = []
         for entry in self._note_faults:
             taken.append(entry[0])
@@ -534,9 +536,10 @@ class FakeGraph:
             log("404")
             return _error(404, f"no such endpoint: {request.method} {request.url.path}")
         fault = self._next_http_fault()
-        refused = _refused(fault, request, log)
-        if refused is not None:
-            return refused
+        if fault is not None:  # no fault queued (the usual case): no fault pass
+            refused = _refused(fault, request, log)
+            if refused is not None:
+                return refused
         problem = _problem(body)
         if problem is not None:
             log("400")
@@ -544,16 +547,17 @@ class FakeGraph:
         operation, early = self._take(call_id, body, at)
         for item in early:
             await self._courier.send(item)
-        if isinstance(fault, FailAfterTaking):
-            log(str(fault.status), operation)
-            return _error(fault.status, "The service did not answer in time.")
-        if isinstance(fault, DropAfterTaking):
-            log("ReadError", operation)
-            raise httpx.ReadError(
-                "FakeGraph: connection dropped after the invite was taken", request=request
-            )
-        if isinstance(fault, SlowAnswer):
-            await self.clock.sleep(fault.delay)
+        if fault is not None:
+            if isinstance(fault, FailAfterTaking):
+                log(str(fault.status), operation)
+                return _error(fault.status, "The service did not answer in time.")
+            if isinstance(fault, DropAfterTaking):
+                log("ReadError", operation)
+                raise httpx.ReadError(
+                    "FakeGraph: connection dropped after the invite was taken", request=request
+                )
+            if isinstance(fault, SlowAnswer):
+                await self.clock.sleep(fault.delay)
         log("200", operation)
         location = f"{GRAPH_BASE_URL}/communications/calls/{call_id}/operations/{operation.id}"
         return httpx.Response(
