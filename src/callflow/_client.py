@@ -456,8 +456,7 @@ class Client:
         self.switchboard.note_response(invite, at=self.clock.now())
         self._changed(invite)
         self._arm(self.switchboard.deadline_of(invite))
-        if invite.state is InviteState.cancelling:
-            self._start_deletes(invite)
+        self._start_deletes(invite)  # the core says which DELETEs are due (none unless cancelling)
 
     async def _authorised(self, headers: Mapping[str, str]) -> dict[str, str] | str:
         """``headers`` with the bearer token, or why the token provider failed."""

@@ -268,6 +268,8 @@ def _refused(
         httpx.ConnectError: the fault drops the connection before the request is sent.
 
     """
+    if fault is None:  # no fault queued, the usual case
+        return None
     if isinstance(fault, DropBeforeSending):
         log("ConnectError")
         raise httpx.ConnectError("FakeGraph: connection dropped before sending", request=request)
@@ -536,10 +538,9 @@ class FakeGraph:
             log("404")
             return _error(404, f"no such endpoint: {request.method} {request.url.path}")
         fault = self._next_http_fault()
-        if fault is not None:  # no fault queued (the usual case): no fault pass
-            refused = _refused(fault, request, log)
-            if refused is not None:
-                return refused
+        refused = _refused(fault, request, log)
+        if refused is not None:
+            return refused
         problem = _problem(body)
         if problem is not None:
             log("400")
@@ -547,17 +548,16 @@ class FakeGraph:
         operation, early = self._take(call_id, body, at)
         for item in early:
             await self._courier.send(item)
-        if fault is not None:
-            if isinstance(fault, FailAfterTaking):
-                log(str(fault.status), operation)
-                return _error(fault.status, "The service did not answer in time.")
-            if isinstance(fault, DropAfterTaking):
-                log("ReadError", operation)
-                raise httpx.ReadError(
-                    "FakeGraph: connection dropped after the invite was taken", request=request
-                )
-            if isinstance(fault, SlowAnswer):
-                await self.clock.sleep(fault.delay)
+        if isinstance(fault, FailAfterTaking):
+            log(str(fault.status), operation)
+            return _error(fault.status, "The service did not answer in time.")
+        if isinstance(fault, DropAfterTaking):
+            log("ReadError", operation)
+            raise httpx.ReadError(
+                "FakeGraph: connection dropped after the invite was taken", request=request
+            )
+        if isinstance(fault, SlowAnswer):
+            await self.clock.sleep(fault.delay)
         log("200", operation)
         location = f"{GRAPH_BASE_URL}/communications/calls/{call_id}/operations/{operation.id}"
         return httpx.Response(
