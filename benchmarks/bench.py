@@ -977,7 +977,7 @@ async def measure_redis(url: str, n: int, repeats: int) -> dict[str, list[float]
         async def pings() -> float:
             start = time.perf_counter()
             for _ in range(n):
-                await store._redis.ping()
+                await store._ping()
             return (time.perf_counter() - start) / n
 
         await notifications(on_redis)  # load the scripts, warm the connections

@@ -89,6 +89,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ._resp import Address, Connection, ReplyError
 from ._store import (
     INVITE_FINGERPRINT,
     Appended,
@@ -222,6 +223,10 @@ def _close_cluster_layout(client: Any) -> None:
         stream.close()
 
 
+def _closed() -> StoreError:
+    return StoreError("RedisStore is not open: use it as `async with RedisStore(url)`")
+
+
 class _Changes:
     """The changes a pub/sub subscription receives (a plain iterator: nothing to close)."""
 
@@ -260,6 +265,10 @@ class RedisStore:
         self._me = uuid.uuid4().hex[:12]
         self._channels = f"{prefix}:changes:"
         self._client: coredis.Redis[str] | coredis.RedisCluster[str] | None = None
+        # The scripts (one per notification) go over a lean connection of our own where
+        # the URL is a plain redis:// one (callflow/_resp.py says why); else coredis'.
+        address = None if cluster else Address.from_url(url)
+        self._lean = None if address is None else Connection(address)
         self._calls: dict[str, str] = {}
 
     def __repr__(self) -> str:
@@ -293,16 +302,20 @@ class RedisStore:
         tb: TracebackType | None,
     ) -> None:
         client, self._client = self._client, None
-        if client is not None:
-            try:
-                await client.__aexit__(exc_type, exc, tb)
-            finally:
-                _close_cluster_layout(client)
+        try:
+            if self._lean is not None:
+                await self._lean.aclose()
+        finally:
+            if client is not None:
+                try:
+                    await client.__aexit__(exc_type, exc, tb)
+                finally:
+                    _close_cluster_layout(client)
 
     @property
     def _redis(self) -> coredis.Redis[str] | coredis.RedisCluster[str]:
         if self._client is None:
-            raise StoreError("RedisStore is not open: use it as `async with RedisStore(url)`")
+            raise _closed()
         return self._client
 
     # -- keys -----------------------------------------------------------------------------
@@ -344,13 +357,31 @@ class RedisStore:
 
     async def _eval(self, script: str, keys: list[str], args: list[str | int | float]) -> Any:
         # EVALSHA; the server lacks the script only the first time (or after a restart).
-        # Plain evalsha, not coredis' Script wrapper: its retry plumbing costs ~100 us.
         sha = _sha(script)
+        lean = self._lean
+        if lean is not None:
+            if self._client is None:
+                raise _closed()
+            command = ("EVALSHA", sha, len(keys), *keys, *args)
+            reply = (await lean.pipeline([command]))[0]
+            if isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT"):
+                reply = (await lean.pipeline([("SCRIPT", "LOAD", script), command]))[1]
+            if isinstance(reply, ReplyError):
+                raise StoreError(f"Redis refused a callflow script: {reply}")
+            return reply
+        # Plain evalsha, not coredis' Script wrapper: its retry plumbing costs ~100 us.
         try:
             return await self._redis.evalsha(sha, keys=keys, args=args)
         except _coredis().exceptions.NoScriptError:
             await self._redis.script_load(script)
             return await self._redis.evalsha(sha, keys=keys, args=args)
+
+    async def _ping(self) -> None:
+        """One PING, over the connection the scripts use (the benchmark's round trip)."""
+        if self._lean is not None:
+            await self._lean.call("PING")
+        else:
+            await self._redis.ping()
 
     # -- the contract ---------------------------------------------------------------------
     async def register(
