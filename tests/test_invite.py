@@ -896,3 +896,50 @@ def test_a_malformed_operation_is_not_taken_for_a_duplicate_when_it_comes_again(
 
     with pytest.raises(NotificationError):
         invite.offer(notification, at=2.0)
+
+
+# -- copies -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("number", [1, 3, 4, 5])
+def test_a_copy_takes_inputs_as_the_invite_would_and_leaves_the_invite_as_it_was(
+    spec: dict[int, Example], number: int
+) -> None:
+    example = spec[number]
+    original = accepted(example)
+    feed(original, example.completed)
+    before = original.to_dict()
+    twin_of_original = Invite.from_dict(before)  # the slow, whole-record copy
+
+    trial = copy.copy(original)
+    inputs = [example.roster, example.completed, example.roster]  # a redelivery in between
+    for body in inputs:
+        feed(trial, body, at=1.0)
+        feed(twin_of_original, body, at=1.0)
+    trial.time_out(at=99.0)
+    twin_of_original.time_out(at=99.0)
+
+    assert original.to_dict() == before
+    assert trial.to_dict() == twin_of_original.to_dict()
+    assert trial.to_dict() != before
+
+
+class _Tagged(Invite):
+    """A user's subclass with a slot and an instance dict of its own."""
+
+    __slots__ = ("__dict__", "tag")
+    tag: str
+
+
+def test_a_copy_of_a_subclass_keeps_its_class_and_its_own_attributes(
+    spec: dict[int, Example],
+) -> None:
+    example = spec[4]
+    invite = _Tagged.from_request(example.call_id, example.request)
+    invite.tag = "escalation"
+    invite.note = "vip"  # type: ignore[attr-defined]
+
+    twin = copy.copy(invite)
+
+    assert (type(twin), twin.tag, twin.note) == (_Tagged, "escalation", "vip")  # type: ignore[attr-defined]
+    assert twin.to_dict() == invite.to_dict()

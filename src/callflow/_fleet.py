@@ -39,6 +39,7 @@ shared store must mean the same on every machine.
 from __future__ import annotations
 
 import collections
+import copy
 import hashlib
 import heapq
 import json
@@ -124,7 +125,7 @@ def fingerprint_of(n: CommsNotification) -> str:
 
 
 def _clone(invite: Invite) -> Invite:
-    return type(invite).from_dict(invite.to_dict())
+    return copy.copy(invite)
 
 
 def _snapshot(invite: Invite, version: int) -> Snapshot:

@@ -27,7 +27,8 @@ channel ``P:changes:<instance>``        pub/sub  each kept snapshot of an invite
                                                  watches, as a :class:`Change`
 =====================================  =======  =================================================
 
-- **append** (one script, the invite's slot): SADD the fingerprint to ``seen``; only if it
+- **append** (one script, the invite's slot): read the record's watchers (which also
+  says the record exists), SADD the fingerprint to ``seen``; only if it
   was not there, RPUSH the input, and when the caller's snapshot covers exactly the new
   count, HSET it and PUBLISH it to each of the invite's ``watchers`` but the appender.
   Two instances appending the same duplicate at once: one SADD wins, the other is told
@@ -100,6 +101,7 @@ from ._store import (
     StoreError,
     UnknownInvite,
     call_key,
+    change_json,
     check_event,
     check_invite_event,
     client_context_key,
@@ -126,8 +128,7 @@ return 1
 # Publishing a change: to each watcher's channel (``<prefix>:changes:<instance>``) but the
 # publisher's own (it has the change already). Shared by the scripts that keep a snapshot.
 _PUBLISH = """
-local function publish(record, channels, me, change)
-  local watchers = redis.call('HGET', record, 'watchers') or ''
+local function publish(watchers, channels, me, change)
   for watcher in string.gmatch(watchers, '%S+') do
     if watcher ~= me then redis.call('PUBLISH', channels .. watcher, change) end
   end
@@ -137,12 +138,13 @@ end
 _APPEND = (
     _PUBLISH
     + """
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0, 0} end
+local watchers = redis.call('HGET', KEYS[1], 'watchers')
+if not watchers then return {-1, 0, 0} end
 if redis.call('SADD', KEYS[3], ARGV[1]) == 0 then return {0, redis.call('LLEN', KEYS[2]), 0} end
 local n = redis.call('RPUSH', KEYS[2], ARGV[2])
 if ARGV[3] ~= '' and tonumber(ARGV[3]) == n then
   redis.call('HSET', KEYS[1], 'version', n, 'snapshot', ARGV[4])
-  publish(KEYS[1], ARGV[5], ARGV[9], ARGV[6])
+  publish(watchers, ARGV[5], ARGV[9], ARGV[6])
   if KEYS[4] then redis.call('ZADD', KEYS[4], ARGV[7], ARGV[8]) end
   return {1, n, 1}
 end
@@ -153,12 +155,13 @@ return {1, n, 0}
 _SAVE_SNAPSHOT = (
     _PUBLISH
     + """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local kept = tonumber(redis.call('HGET', KEYS[1], 'version')) or 0
+local record = redis.call('HMGET', KEYS[1], 'watchers', 'version')
+if not record[1] then return -1 end
+local kept = tonumber(record[2]) or 0
 local v = tonumber(ARGV[1])
 if v <= kept or v > redis.call('LLEN', KEYS[2]) then return 0 end
 redis.call('HSET', KEYS[1], 'version', v, 'snapshot', ARGV[2])
-publish(KEYS[1], ARGV[3], ARGV[5], ARGV[4])
+publish(record[1], ARGV[3], ARGV[5], ARGV[4])
 return 1
 """
 )
@@ -467,9 +470,8 @@ class RedisStore:
         if snapshot is None:
             args += ["", "", "", ""]
         else:
-            change = Change(invite_id=invite_id, snapshot=snapshot)
-            args += [snapshot.version, _json(snapshot.to_dict()), self._channels]
-            args.append(change.to_json())
+            kept = _json(snapshot.to_dict())
+            args += [snapshot.version, kept, self._channels, change_json(invite_id, kept)]
             if deadline is not None and not self._cluster:
                 keys.append(self._deadlines)
                 args += [repr(deadline), invite_id, self._me]
@@ -506,9 +508,9 @@ class RedisStore:
         """See :meth:`callflow._store.Store.save_snapshot`."""
         call_id = await self._call_of(invite_id)
         keys = self._invite_keys(call_id, invite_id)[:2]
-        change = Change(invite_id=invite_id, snapshot=snapshot)
-        args: list[str | int | float] = [snapshot.version, _json(snapshot.to_dict())]
-        args += [self._channels, change.to_json(), self._me]
+        kept = _json(snapshot.to_dict())
+        args: list[str | int | float] = [snapshot.version, kept]
+        args += [self._channels, change_json(invite_id, kept), self._me]
         saved = await self._eval(_SAVE_SNAPSHOT, keys, args)
         if saved == -1:
             raise UnknownInvite(invite_id)

@@ -139,6 +139,8 @@ class Parser:
 
     def _parse(self, at: int) -> tuple[Any, int]:
         buffer = self._buffer
+        if at >= len(buffer):
+            raise _Incomplete
         kind = buffer[at]
         line, at = self._line(at)
         if kind == 0x24:  # $ bulk string

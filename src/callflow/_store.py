@@ -175,7 +175,7 @@ class Change:
 
     def to_json(self) -> str:
         """The change as one JSON document (what Redis publishes)."""
-        return json.dumps({"invite_id": self.invite_id, "snapshot": self.snapshot.to_dict()})
+        return change_json(self.invite_id, json.dumps(self.snapshot.to_dict()))
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Change:
@@ -191,6 +191,11 @@ class Change:
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise StoreError(f"not a published change: {exc!r}") from None
+
+
+def change_json(invite_id: str, snapshot_json: str) -> str:
+    """:meth:`Change.to_json` of an invite's snapshot already written as JSON."""
+    return f'{{"invite_id": {json.dumps(invite_id)}, "snapshot": {snapshot_json}}}'
 
 
 @attrs.frozen(kw_only=True)

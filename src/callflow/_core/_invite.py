@@ -56,6 +56,7 @@ round-trip it, so it can be kept outside the process.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -94,6 +95,20 @@ _ENDS_WITH_REASON: Final = (InviteState.failed, InviteState.cancelled)
 #: Shared by every invite that removed nobody, or holds no fact yet (an empty frozenset is
 #: not a singleton on every Python, and each costs ~200 bytes).
 _NONE: Final[frozenset[str]] = frozenset()
+
+_UNSET: Final = object()
+
+
+@functools.cache
+def _slots_of(mro: tuple[type, ...]) -> tuple[str, ...]:
+    """Every slot of a class, given its ``__mro__`` (what :meth:`Invite.__copy__` copies)."""
+    names: list[str] = []
+    for klass in reversed(mro):
+        slots = vars(klass).get("__slots__", ())
+        names += [slots] if isinstance(slots, str) else list(slots)
+    return tuple(dict.fromkeys(n for n in names if n not in ("__dict__", "__weakref__")))
+
+
 _I = TypeVar("_I", bound="Invite")
 
 #: :data:`~callflow._core._machine.FAILURE_REASONS` as FailureReasons (a bad name fails here).
@@ -856,6 +871,26 @@ class Invite:
             "history": [s.to_dict() for s in self._steps],
             "seen": [list(f) for f in self._seen or ()],
         }
+
+    def __copy__(self: _I) -> _I:
+        """An independent copy (``copy.copy(invite)``): inputs fed to one leave the other.
+
+        Cheap: the immutable parts (participants, steps, the latest roster, ...) are
+        shared; only the history list, the seen-notification set and the participant
+        ids are copied. A store engine tries each input on a copy before committing it.
+        """
+        twin = object.__new__(type(self))
+        for name in _slots_of(type(self).__mro__):
+            value = getattr(self, name, _UNSET)  # a subclass's slot may never be set
+            if value is not _UNSET:
+                setattr(twin, name, value)
+        extra = getattr(self, "__dict__", None)  # a subclass without __slots__
+        if extra:
+            twin.__dict__.update(extra)
+        twin._steps = list(self._steps)
+        twin._seen = None if self._seen is None else set(self._seen)
+        twin._pids = None if self._pids is None else list(self._pids)
+        return twin
 
     @classmethod
     def from_dict(cls: type[_I], data: Mapping[str, Any]) -> _I:
