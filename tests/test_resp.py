@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import string
 
 import anyio
@@ -36,7 +37,7 @@ def test_replies_cut_anywhere_parse_the_same(cuts: list[int]) -> None:
     parser = Parser()
     replies: list[object] = []
     bounds = [0, *sorted(cuts), len(REPLIES)]
-    for start, end in zip(bounds, bounds[1:], strict=False):
+    for start, end in itertools.pairwise(bounds):
         replies += parser.feed(REPLIES[start:end])
 
     assert _plain(replies) == PARSED
@@ -65,7 +66,8 @@ def test_a_plain_redis_url_gives_its_address_with_the_password_hidden() -> None:
     address = Address.from_url("redis://bot:p%40ss@cache.internal:6380/3")
 
     assert address == Address("cache.internal", 6380, 3, "bot", "p@ss")
-    assert "p@ss" not in repr(address) and "p@ss" not in str(address)
+    assert "p@ss" not in repr(address)
+    assert "p@ss" not in str(address)
     assert str(address) == "cache.internal:6380/3"
     assert Address.from_url("redis://localhost") == Address("localhost")
 
@@ -110,7 +112,8 @@ async def test_a_pipeline_answers_in_order_and_an_error_costs_no_other_reply(
         await connection.aclose()
 
     assert replies[0] == "OK"
-    assert isinstance(replies[1], ReplyError) and "not an integer" in str(replies[1])
+    assert isinstance(replies[1], ReplyError)
+    assert "not an integer" in str(replies[1])
     assert replies[2:] == ["v", "PONG"]
 
 
@@ -173,7 +176,8 @@ async def test_a_refused_login_names_the_command_never_the_password(redis_url: s
         await connection.call("PING")
 
     assert f"Redis at {plain}: AUTH refused: " in str(refused.value)
-    assert "s3cret-pa55" not in str(refused.value) and "s3cret-pa55" not in repr(connection)
+    assert "s3cret-pa55" not in str(refused.value)
+    assert "s3cret-pa55" not in repr(connection)
 
 
 async def test_nothing_listening_is_a_connection_error_naming_the_server() -> None:
