@@ -73,9 +73,13 @@ are async context managers whose tasks live in the caller's task group, so leavi
 ``Client``'s ``async with`` leaks nothing, on either loop, with no thread hopping), it is
 fully typed (mypy --strict sees real types), pure Python with one dependency tree
 (anyio), loads Lua scripts by SHA with a NOSCRIPT fallback, and its cluster client has
-the same API. The ratio the issue sets (a Redis-backed notification at most one round
-trip over the in-memory path) is met by doing one round trip per notification, whatever
-the client; glide remains a drop-in option behind the same ``Store`` protocol.
+the same API. glide remains a drop-in option behind the same ``Store`` protocol.
+
+The scripts, though, go over a lean connection of callflow's own (``_resp.py``) when the
+URL is a plain ``redis://`` one: a notification is one script, and coredis' command path
+(writer and reader tasks, five cancel scopes) was ~250 us of its ~330 us round trip here.
+The lean connection's round trip is a PING's: 60-95 us on asyncio, 30 us on trio, on
+this machine. coredis keeps pub/sub, the plain commands, TLS, unix sockets and clusters.
 """
 
 from __future__ import annotations

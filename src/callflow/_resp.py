@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 coredis sends each command through its own writer and reader tasks and a handful of
 cancel scopes: about five event-loop passes per command, ~250 us of its ~330 us round
-trip on the 2-core benchmark machine (``benchmarks/profiles/redis.txt``). Every
+trip on the 2-core benchmark machine (cProfile; README, "Running a fleet"). Every
 notification RedisStore applies is one script (EVALSHA), so that cost is paid per
 notification. :class:`Connection` makes the same round trip with the fewest passes the
 event loop allows, and RedisStore sends its scripts through it; the rest (pub/sub, the
