@@ -248,7 +248,7 @@ class _StreamLink:
     def __init__(self, stream: anyio.abc.ByteStream) -> None:
         self._stream = stream
         self._parser = Parser()
-        self._lock = anyio.Lock()
+        self._lock = anyio.Lock(fast_acquire=True)  # send and receive checkpoint anyway
         self._open = True
 
     @property
