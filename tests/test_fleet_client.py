@@ -30,8 +30,9 @@ from callflow import (
     InviteError,
     InviteFailed,
     InviteState,
+    _resp,
 )
-from callflow._redis import RedisStore
+from callflow._redis import _APPEND, _CLAIM_DUE, RedisStore, _sha
 from callflow._store import MemoryStore, Store, UnknownInvite
 from callflow.testing import VirtualClock
 from test_client import (
@@ -388,3 +389,68 @@ async def test_a_cancel_asked_on_another_instance_sends_one_delete_and_ends_ever
     assert ["POST"] == [r.method for r in sender_endpoint.requests]
     assert ["DELETE"] == [r.method for r in asker_endpoint.requests]
     assert ["invite", "response", "cancel", "delete_response"] == [e["type"] for e in stored]
+
+
+# -- what Redis sees --------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def monitoring(redis_url: str, until: str) -> AsyncIterator[list[str]]:
+    """Every command the server runs while inside (``MONITOR``), a line each, up to the
+    first line with ``until`` in it (waited for on the way out)."""
+    address = _resp.Address.from_url(redis_url)
+    assert address is not None
+    lines: list[str] = []
+    async with await anyio.connect_tcp(address.host, address.port) as stream:
+        await stream.send(b"MONITOR\r\n")
+        buffered = b""
+        while b"+OK\r\n" not in buffered:
+            buffered += await stream.receive()
+
+        arrived = anyio.Event()
+
+        async def read() -> None:
+            pending = buffered.split(b"+OK\r\n", 1)[1]
+            while True:
+                *done, pending = pending.split(b"\r\n")
+                lines.extend(line.decode() for line in done)
+                if any(until in line for line in lines):
+                    arrived.set()
+                pending += await stream.receive()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(read)
+            yield lines
+            with anyio.fail_after(5):
+                await arrived.wait()
+            tg.cancel_scope.cancel()
+
+
+async def test_a_notification_is_one_redis_command_on_the_instance_that_sent_its_invite(
+    redis_url: str,
+) -> None:
+    example = spec(4)
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    address = _resp.Address.from_url(redis_url)
+    assert address is not None
+    marker = _resp.Connection(address)
+    async with instance(lambda: RedisStore(redis_url, prefix=prefix), accepted(example)) as (
+        client,
+        _,
+    ):
+        handle = await invite_example(client, example)
+        async with monitoring(redis_url, until=f"{prefix}:after") as lines:
+            await marker.call("ECHO", f"{prefix}:before")
+            receipt = await client.receive_notifications(example.completed)
+            await marker.call("ECHO", f"{prefix}:after")
+        await marker.aclose()
+    start = next(i for i, line in enumerate(lines) if f"{prefix}:before" in line)
+    end = next(i for i, line in enumerate(lines) if f"{prefix}:after" in line)
+    # What the client sent (not the script's own calls, "[0 lua]"), but the deadline
+    # claims its loop may make meanwhile.
+    sent = [line.split('"')[1:4:2] for line in lines[start + 1 : end] if " lua] " not in line]
+    sent = [command for command in sent if command != ["EVALSHA", _sha(_CLAIM_DUE)]]
+
+    assert [DeliveryOutcome.applied] == outcomes(receipt)
+    assert handle.state is InviteState.completed
+    assert [["EVALSHA", _sha(_APPEND)]] == sent
