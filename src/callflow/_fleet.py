@@ -124,10 +124,6 @@ def fingerprint_of(n: CommsNotification) -> str:
     return "n:" + hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def _clone(invite: Invite) -> Invite:
-    return copy.copy(invite)
-
-
 def _snapshot(invite: Invite, version: int) -> Snapshot:
     failure = invite.failure
     data = {"failure": failure.describe()} if failure is not None else {}
@@ -262,7 +258,7 @@ class StoreEngine:
         events = await self.store.inputs(invite_id, start=entry.count)
         if not events:
             return False
-        invite = _clone(entry.invite)
+        invite = copy.copy(entry.invite)
         _fold(invite, events)
         self._adopt(entry, invite, entry.count + len(events))
         return True
@@ -306,7 +302,7 @@ class StoreEngine:
             entry = await self._load(invite_id, fresh=fresh)
             before = entry.invite.state
             known_operation = entry.invite.operation_id
-            trial = _clone(entry.invite)
+            trial = copy.copy(entry.invite)
             outcome = apply(trial)
             if outcome in (Outcome.not_mine, Outcome.duplicate, Outcome.late):
                 # What the cache already folds is a prefix of the truth: it is so for good.
@@ -416,13 +412,13 @@ class StoreEngine:
     def sending_copy(self, invite: Invite) -> Invite:
         """A copy of the invite for the sending flow to work on (the store decides)."""
         entry = self._cache.get(invite.invite_id)
-        return _clone(invite if entry is None else entry.invite)
+        return copy.copy(invite if entry is None else entry.invite)
 
     async def refreshed(self, invite_id: str) -> Invite:
         """A copy of the invite as the store has it now (before a retry of the POST)."""
         async with self._lock(invite_id):
             entry = await self._load(invite_id, fresh=True)
-            return _clone(entry.invite)
+            return copy.copy(entry.invite)
 
     async def sent(self, invite_id: str, event: Mapping[str, Any] | None) -> Invite:
         """Apply the POST's last input (its answer, or why there is none); the invite."""
